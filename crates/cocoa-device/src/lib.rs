@@ -1,0 +1,1 @@
+//! The phone: key schedule, sightings, matching, history, registration, survey. Empty until the device SDK (issue order 4).

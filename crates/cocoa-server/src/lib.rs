@@ -1,0 +1,1 @@
+//! The key server: registration, export, publication, survey ingestion. Empty until issue order 2.
