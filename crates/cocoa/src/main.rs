@@ -1,2 +1,39 @@
-//! placeholder
-fn main() {}
+//! The `cocoa` binary: one command for every part of the system. Thin: parses arguments, calls the
+//! library crates, prints results, and maps failures to exit codes.
+//!
+//! Exit codes: 0 success; 1 the input was read but is invalid (a malformed file, a signature
+//! that does not verify); 2 usage or I/O errors (clap's own usage errors are 2 as well).
+
+mod failure;
+mod key_json;
+mod keys;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// COCOA: an open exposure-notification system (protocol tools, key server, phone, survey).
+#[derive(Debug, Parser)]
+#[command(name = "cocoa", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Exposure Notification keys: derive identifiers, build Bluetooth payloads, sign, inspect
+    /// and verify export files.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Keys(command) => keys::run(command),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}

@@ -300,6 +300,25 @@ impl DaysSinceOnset {
     }
 }
 
+/// The deprecated per-key transmission risk level, 0..=8, still carried by some files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TransmissionRiskLevel(u8);
+
+impl TransmissionRiskLevel {
+    /// A level, if within 0..=8.
+    pub fn new(level: i32) -> Result<Self, Error> {
+        match u8::try_from(level) {
+            Ok(l) if l <= 8 => Ok(Self(l)),
+            _ => Err(Error::TransmissionRiskLevel(level)),
+        }
+    }
+
+    /// The level.
+    pub const fn get(self) -> i32 {
+        self.0 as i32
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -31,5 +31,7 @@ pub use export::{
     DiagnosisKey, ExportSignature, ExportSigner, ExportVerifier, KeyExport, SignatureInfo,
     SignedExport,
 };
-pub use keys::{Aem, Aemk, DaysSinceOnset, Metadata, ReportType, Rpi, Rpik, Tek};
+pub use keys::{
+    Aem, Aemk, DaysSinceOnset, Metadata, ReportType, Rpi, Rpik, Tek, TransmissionRiskLevel,
+};
 pub use time::{IntervalNumber, RollingPeriod};

@@ -12,7 +12,7 @@ mod signing;
 pub use container::{read_container, write_container, MAX_EXPORT_BIN_BYTES, MAX_EXPORT_SIG_BYTES};
 pub use signing::{ExportSigner, ExportVerifier, SignedExport, Verified};
 
-use crate::keys::{DaysSinceOnset, ReportType, Tek};
+use crate::keys::{DaysSinceOnset, ReportType, Tek, TransmissionRiskLevel};
 use crate::time::{IntervalNumber, RollingPeriod};
 use crate::Error;
 use prost::Message;
@@ -65,7 +65,7 @@ pub struct DiagnosisKey {
     pub key: Tek,
     pub rolling_start: IntervalNumber,
     pub rolling_period: RollingPeriod,
-    pub transmission_risk_level: Option<u8>,
+    pub transmission_risk_level: Option<TransmissionRiskLevel>,
     pub report_type: Option<ReportType>,
     pub days_since_onset: Option<DaysSinceOnset>,
 }
@@ -79,7 +79,7 @@ impl DiagnosisKey {
     fn to_proto(&self) -> proto::TemporaryExposureKey {
         proto::TemporaryExposureKey {
             key_data: Some(self.key.as_bytes().to_vec()),
-            transmission_risk_level: self.transmission_risk_level.map(i32::from),
+            transmission_risk_level: self.transmission_risk_level.map(TransmissionRiskLevel::get),
             // Interval numbers beyond i32::MAX are in the year 42,800: the cast cannot wrap in
             // practice, and `from_proto` rejects negative values, so nothing silently changes.
             rolling_start_interval_number: Some(self.rolling_start.get() as i32),
@@ -103,12 +103,7 @@ impl DiagnosisKey {
             },
             transmission_risk_level: p
                 .transmission_risk_level
-                .map(|t| {
-                    u8::try_from(t)
-                        .ok()
-                        .filter(|t| *t <= 8)
-                        .ok_or(Error::TransmissionRiskLevel(t))
-                })
+                .map(TransmissionRiskLevel::new)
                 .transpose()?,
             report_type: p.report_type.map(ReportType::try_from).transpose()?,
             days_since_onset: p
