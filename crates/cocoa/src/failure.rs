@@ -17,7 +17,10 @@ pub const USAGE_OR_IO: u8 = 2;
 
 impl Failure {
     pub fn new(code: u8, error: impl Into<anyhow::Error>) -> Self {
-        Self { code, error: error.into() }
+        Self {
+            code,
+            error: error.into(),
+        }
     }
 
     /// Prints `error: outer: inner: ...` to stderr and gives the exit code.

@@ -4,7 +4,8 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gaen::{
-    DaysSinceOnset, DiagnosisKey, IntervalNumber, ReportType, RollingPeriod, Tek, TransmissionRiskLevel,
+    DaysSinceOnset, DiagnosisKey, IntervalNumber, ReportType, RollingPeriod, Tek,
+    TransmissionRiskLevel,
 };
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +89,11 @@ impl KeyJson {
                 .transmission_risk_level
                 .map(TransmissionRiskLevel::new)
                 .transpose()?,
-            report_type: self.report_type.as_ref().map(ReportTypeJson::parse).transpose()?,
+            report_type: self
+                .report_type
+                .as_ref()
+                .map(ReportTypeJson::parse)
+                .transpose()?,
             days_since_onset: self
                 .days_since_onset_of_symptoms
                 .map(DaysSinceOnset::new)

@@ -150,7 +150,11 @@ fn derive(args: DeriveArgs) -> Result<(), Failure> {
     if start.checked_add(args.count.saturating_sub(1)).is_none() {
         return Err(Failure::new(
             USAGE_OR_IO,
-            anyhow!("--interval {} + --count {} runs past the last interval number", args.interval, args.count),
+            anyhow!(
+                "--interval {} + --count {} runs past the last interval number",
+                args.interval,
+                args.count
+            ),
         ));
     }
     let (rpik, aemk) = args.tek.derive();
@@ -184,20 +188,35 @@ fn ble(args: BleArgs) -> Result<(), Failure> {
     if let Some(hex) = args.decode {
         let bytes = decode_hex(hex.trim()).invalid("the payload")?;
         let adv = Advertisement::parse(&bytes).invalid("the payload")?;
-        let json = DecodedAdvertisement { rpi: adv.rpi.to_hex(), aem: adv.aem.to_hex() };
-        println!("{}", serde_json::to_string(&json).expect("plain strings serialise"));
+        let json = DecodedAdvertisement {
+            rpi: adv.rpi.to_hex(),
+            aem: adv.aem.to_hex(),
+        };
+        println!(
+            "{}",
+            serde_json::to_string(&json).expect("plain strings serialise")
+        );
         return Ok(());
     }
     // clap guarantees --tek comes with --interval and --tx-power.
     let (Some(tek), Some(interval), Some(tx_power)) = (args.tek, args.interval, args.tx_power)
     else {
-        return Err(Failure::new(USAGE_OR_IO, anyhow!("--tek needs --interval and --tx-power")));
+        return Err(Failure::new(
+            USAGE_OR_IO,
+            anyhow!("--tek needs --interval and --tx-power"),
+        ));
     };
     let (rpik, aemk) = tek.derive();
     let rpi = rpik.rpi(IntervalNumber::new(interval));
     let aem = aemk.encrypt(&rpi, &Metadata::v1_0(tx_power));
     let payload = Advertisement { rpi, aem }.to_bytes();
-    println!("{}", payload.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    println!(
+        "{}",
+        payload
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
     Ok(())
 }
 
@@ -221,7 +240,10 @@ fn new_signing_key(args: NewSigningKeyArgs) -> Result<(), Failure> {
             if path.exists() {
                 return Err(Failure::new(
                     USAGE_OR_IO,
-                    anyhow!("{} already exists (use --force to replace it)", path.display()),
+                    anyhow!(
+                        "{} already exists (use --force to replace it)",
+                        path.display()
+                    ),
                 ));
             }
         }
@@ -330,7 +352,12 @@ fn summary(file: &SignedExport) -> String {
     let e = &file.export;
     let mut s = String::new();
     let _ = writeln!(s, "region:        {}", e.region);
-    let _ = writeln!(s, "window:        {} .. {}", utc(e.start_timestamp), utc(e.end_timestamp));
+    let _ = writeln!(
+        s,
+        "window:        {} .. {}",
+        utc(e.start_timestamp),
+        utc(e.end_timestamp)
+    );
     let _ = writeln!(s, "batch:         {} of {}", e.batch_num, e.batch_size);
     let _ = writeln!(s, "keys:          {}", e.keys.len());
     let _ = writeln!(s, "revised keys:  {}", e.revised_keys.len());
@@ -368,19 +395,27 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         ));
     }
     let json = read_file(&args.keys)?;
-    let keys: Vec<KeyJson> = serde_json::from_slice(&json)
-        .invalid(format!("{} is not a JSON array of keys", args.keys.display()))?;
+    let keys: Vec<KeyJson> = serde_json::from_slice(&json).invalid(format!(
+        "{} is not a JSON array of keys",
+        args.keys.display()
+    ))?;
     let keys = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| k.to_key().invalid(format!("{}: key {i}", args.keys.display())))
+        .map(|(i, k)| {
+            k.to_key()
+                .invalid(format!("{}: key {i}", args.keys.display()))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let pem = read_file(&args.signing_key)?;
     let info = SignatureInfo::p256(args.key_id, args.key_version);
     let signer = std::str::from_utf8(&pem)
         .map_err(anyhow::Error::from)
         .and_then(|pem| Ok(ExportSigner::from_pem(pem, info)?))
-        .usage_or_io(format!("{} is not a usable signing key", args.signing_key.display()))?;
+        .usage_or_io(format!(
+            "{} is not a usable signing key",
+            args.signing_key.display()
+        ))?;
     let export = KeyExport {
         start_timestamp: args.start,
         end_timestamp: args.end,
@@ -392,7 +427,8 @@ fn sign(args: SignArgs) -> Result<(), Failure> {
         revised_keys: vec![],
     };
     let signed = SignedExport::sign(export, &[signer]).invalid("signing")?;
-    std::fs::write(&args.out, signed.to_zip()).usage_or_io(format!("writing {}", args.out.display()))
+    std::fs::write(&args.out, signed.to_zip())
+        .usage_or_io(format!("writing {}", args.out.display()))
 }
 
 fn verify(args: VerifyArgs) -> Result<(), Failure> {
@@ -408,7 +444,8 @@ fn verify(args: VerifyArgs) -> Result<(), Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let file = read_export(&args.file)?;
-    file.verify(&verifiers).invalid(format!("{} does not verify", args.file.display()))?;
+    file.verify(&verifiers)
+        .invalid(format!("{} does not verify", args.file.display()))?;
     println!("valid");
     Ok(())
 }

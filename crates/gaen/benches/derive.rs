@@ -33,7 +33,10 @@ fn whole_key(c: &mut Criterion) {
     let mut buf = [Rpi::default(); RPIS_PER_KEY];
     for tek in teks.iter().take(8) {
         tek.rpik().rpis_into(start, &mut buf);
-        assert_eq!(&buf[..], &reference::rpis(tek, start, RPIS_PER_KEY as u32)[..]);
+        assert_eq!(
+            &buf[..],
+            &reference::rpis(tek, start, RPIS_PER_KEY as u32)[..]
+        );
     }
 
     let mut group = c.benchmark_group("whole_key");

@@ -63,10 +63,14 @@ impl Advertisement {
         }
         let uuid = SERVICE_UUID.to_le_bytes();
         if bytes[0] != 0x02 || bytes[1] != AD_FLAGS {
-            return Err(Error::Advertisement("the first AD structure is not flags (02 01 ..)"));
+            return Err(Error::Advertisement(
+                "the first AD structure is not flags (02 01 ..)",
+            ));
         }
         if bytes[2] & GENERAL_DISCOVERABLE == 0 {
-            return Err(Error::Advertisement("the LE General Discoverable flag is not set"));
+            return Err(Error::Advertisement(
+                "the LE General Discoverable flag is not set",
+            ));
         }
         if bytes[3] != 0x03 || bytes[4] != AD_COMPLETE_UUID16_LIST {
             return Err(Error::Advertisement(
@@ -74,7 +78,9 @@ impl Advertisement {
             ));
         }
         if bytes[5..7] != uuid {
-            return Err(Error::Advertisement("the service UUID list does not name 0xFD6F"));
+            return Err(Error::Advertisement(
+                "the service UUID list does not name 0xFD6F",
+            ));
         }
         if bytes[7] != 0x17 || bytes[8] != AD_SERVICE_DATA_UUID16 {
             return Err(Error::Advertisement(
@@ -82,7 +88,9 @@ impl Advertisement {
             ));
         }
         if bytes[9..11] != uuid {
-            return Err(Error::Advertisement("the service data is not for UUID 0xFD6F"));
+            return Err(Error::Advertisement(
+                "the service data is not for UUID 0xFD6F",
+            ));
         }
         Ok(Self {
             rpi: Rpi::try_from(&bytes[11..27])?,
@@ -96,13 +104,19 @@ mod tests {
     use super::*;
 
     fn sample() -> Advertisement {
-        Advertisement { rpi: Rpi::from_bytes(std::array::from_fn(|i| i as u8)), aem: Aem::from_bytes([0xa0, 0xa1, 0xa2, 0xa3]) }
+        Advertisement {
+            rpi: Rpi::from_bytes(std::array::from_fn(|i| i as u8)),
+            aem: Aem::from_bytes([0xa0, 0xa1, 0xa2, 0xa3]),
+        }
     }
 
     #[test]
     fn layout_is_exact() {
         let bytes = sample().to_bytes();
-        assert_eq!(&bytes[..11], &[0x02, 0x01, 0x1a, 0x03, 0x03, 0x6f, 0xfd, 0x17, 0x16, 0x6f, 0xfd]);
+        assert_eq!(
+            &bytes[..11],
+            &[0x02, 0x01, 0x1a, 0x03, 0x03, 0x6f, 0xfd, 0x17, 0x16, 0x6f, 0xfd]
+        );
         assert_eq!(bytes[11], 0);
         assert_eq!(bytes[26], 15);
         assert_eq!(&bytes[27..], &[0xa0, 0xa1, 0xa2, 0xa3]);
@@ -116,17 +130,37 @@ mod tests {
         assert_eq!(Advertisement::parse(&bytes).unwrap(), sample());
         let mut bad = bytes;
         bad[2] = 0x04;
-        assert!(matches!(Advertisement::parse(&bad), Err(Error::Advertisement(_))));
+        assert!(matches!(
+            Advertisement::parse(&bad),
+            Err(Error::Advertisement(_))
+        ));
     }
 
     #[test]
     fn rejects_wrong_length_uuid_and_structure() {
         let bytes = sample().to_bytes();
-        assert!(matches!(Advertisement::parse(&bytes[..30]), Err(Error::Length { .. })));
+        assert!(matches!(
+            Advertisement::parse(&bytes[..30]),
+            Err(Error::Length { .. })
+        ));
         let mut long = bytes.to_vec();
         long.push(0);
-        assert!(matches!(Advertisement::parse(&long), Err(Error::Length { .. })));
-        for (index, value) in [(0, 0x03), (1, 0x02), (3, 0x05), (4, 0x02), (5, 0x6e), (6, 0xfe), (7, 0x16), (8, 0x21), (9, 0x00), (10, 0xfc)] {
+        assert!(matches!(
+            Advertisement::parse(&long),
+            Err(Error::Length { .. })
+        ));
+        for (index, value) in [
+            (0, 0x03),
+            (1, 0x02),
+            (3, 0x05),
+            (4, 0x02),
+            (5, 0x6e),
+            (6, 0xfe),
+            (7, 0x16),
+            (8, 0x21),
+            (9, 0x00),
+            (10, 0xfc),
+        ] {
             let mut bad = bytes;
             bad[index] = value;
             assert!(

@@ -8,7 +8,11 @@ use thiserror::Error as ThisError;
 pub enum Error {
     /// A fixed-size value had the wrong number of bytes.
     #[error("{what} must be {expected} bytes, got {actual}")]
-    Length { what: &'static str, expected: usize, actual: usize },
+    Length {
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    },
     /// A rolling period outside 1..=144.
     #[error("rolling period {0} is outside 1..=144")]
     RollingPeriod(i64),
@@ -32,10 +36,17 @@ pub enum Error {
     ExportHeader,
     /// A protobuf message that could not be decoded.
     #[error("{message} is not valid protobuf: {reason}")]
-    Protobuf { message: &'static str, reason: String },
+    Protobuf {
+        message: &'static str,
+        reason: String,
+    },
     /// One key of an export file breaks a rule.
     #[error("{list}[{index}]: {reason}")]
-    ExportKey { list: &'static str, index: usize, reason: Box<Error> },
+    ExportKey {
+        list: &'static str,
+        index: usize,
+        reason: Box<Error>,
+    },
     /// A required field is missing.
     #[error("{0} is missing")]
     MissingField(&'static str),

@@ -9,9 +9,9 @@
 //! (AES-NI when present, 8 blocks in flight). No unsafe code. [`crate::reference`] computes the
 //! same values with the library crates and the tests check that they agree.
 
+use crate::keys::Rpi;
 use aes::cipher::{BlockEncrypt, KeyInit};
 use aes::Aes128;
-use crate::keys::Rpi;
 use std::sync::OnceLock;
 
 const SHA256_IV: [u32; 8] = [

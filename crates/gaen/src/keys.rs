@@ -153,7 +153,10 @@ impl Tek {
 impl Rpik {
     /// The RPI broadcast during `interval`: AES-128(RPIK, PaddedData(interval)).
     pub fn rpi(&self, interval: IntervalNumber) -> Rpi {
-        Rpi(kdf::aes_block(&self.0, &kdf::rpi_padded_data(interval.get())))
+        Rpi(kdf::aes_block(
+            &self.0,
+            &kdf::rpi_padded_data(interval.get()),
+        ))
     }
 
     /// The RPIs of `out.len()` consecutive intervals from `start`: the fast path for a whole key.
@@ -169,6 +172,8 @@ impl Rpik {
     }
 }
 
+// The struct comes from `byte_newtype!`, which derives nothing optional: say it here.
+#[allow(clippy::derivable_impls)]
 impl Default for Rpi {
     fn default() -> Self {
         Self([0; 16])
@@ -208,7 +213,12 @@ impl Metadata {
 
     /// Version 1.1 metadata (`0x50 | confidence << 2`) with a calibration confidence 0..=3.
     pub const fn v1_1(tx_power_dbm: i8, calibration_confidence: u8) -> Self {
-        Self([0x50 | (calibration_confidence & 3) << 2, tx_power_dbm as u8, 0, 0])
+        Self([
+            0x50 | (calibration_confidence & 3) << 2,
+            tx_power_dbm as u8,
+            0,
+            0,
+        ])
     }
 
     /// The version byte.
@@ -328,12 +338,18 @@ mod tests {
         let tek = Tek::from_bytes([7; 16]);
         assert_eq!(format!("{tek:?}"), "Tek(<redacted>)");
         assert_eq!(format!("{:?}", tek.rpik()), "Rpik(<redacted>)");
-        assert_eq!(format!("{:?}", Rpi::from_bytes([0xab; 16])), format!("Rpi({})", "ab".repeat(16)));
+        assert_eq!(
+            format!("{:?}", Rpi::from_bytes([0xab; 16])),
+            format!("Rpi({})", "ab".repeat(16))
+        );
     }
 
     #[test]
     fn hex_parsing() {
-        assert_eq!(Aem::from_hex("0A0b0c0d").unwrap().to_bytes(), [10, 11, 12, 13]);
+        assert_eq!(
+            Aem::from_hex("0A0b0c0d").unwrap().to_bytes(),
+            [10, 11, 12, 13]
+        );
         assert!(matches!(Aem::from_hex("0a0b0c"), Err(Error::Length { .. })));
         assert!(Aem::from_hex("0a0b0c0g").is_err());
         assert!(Tek::try_from(&[0u8; 15][..]).is_err());

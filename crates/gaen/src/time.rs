@@ -34,7 +34,9 @@ impl IntervalNumber {
 
     /// The interval from a signed number, as carried by protobuf `int32` and JSON fields.
     pub fn from_i64(n: i64) -> Result<Self, Error> {
-        u32::try_from(n).map(Self).map_err(|_| Error::IntervalNumber(n))
+        u32::try_from(n)
+            .map(Self)
+            .map_err(|_| Error::IntervalNumber(n))
     }
 
     /// The unix time at which this interval starts.
@@ -61,7 +63,9 @@ impl IntervalNumber {
     pub fn from_utc_day(day: u32) -> Result<Self, Error> {
         day.checked_mul(INTERVALS_PER_DAY)
             .map(Self)
-            .ok_or(Error::IntervalNumber(i64::from(day) * i64::from(INTERVALS_PER_DAY)))
+            .ok_or(Error::IntervalNumber(
+                i64::from(day) * i64::from(INTERVALS_PER_DAY),
+            ))
     }
 
     /// This interval plus `n`, or `None` past the end of the protocol's range.
@@ -159,7 +163,10 @@ mod tests {
     #[test]
     fn interval_range_ends() {
         let last = u64::from(u32::MAX) * INTERVAL_SECONDS;
-        assert_eq!(IntervalNumber::from_unix_seconds(last + 599).unwrap().get(), u32::MAX);
+        assert_eq!(
+            IntervalNumber::from_unix_seconds(last + 599).unwrap().get(),
+            u32::MAX
+        );
         assert!(matches!(
             IntervalNumber::from_unix_seconds(last + 600),
             Err(Error::IntervalNumber(_))
@@ -184,7 +191,10 @@ mod tests {
         assert_eq!(next.utc_day(), day + 1);
         // Unix time one second before midnight belongs to the previous day.
         let midnight = u64::from(day + 1) * 86_400;
-        assert_eq!(IntervalNumber::from_unix_seconds(midnight - 1).unwrap(), last);
+        assert_eq!(
+            IntervalNumber::from_unix_seconds(midnight - 1).unwrap(),
+            last
+        );
         assert_eq!(IntervalNumber::from_unix_seconds(midnight).unwrap(), next);
         assert_eq!(IntervalNumber::new(0).day_start(), IntervalNumber::new(0));
         assert_eq!(IntervalNumber::new(u32::MAX).day_start().get() % 144, 0);

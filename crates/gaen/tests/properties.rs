@@ -4,7 +4,7 @@
 use gaen::export::{decode_signature_list, read_container};
 use gaen::{
     reference, Advertisement, DaysSinceOnset, DiagnosisKey, ExportSigner, IntervalNumber,
-    KeyExport, ReportType, Rpi, RollingPeriod, SignatureInfo, SignedExport, Tek,
+    KeyExport, ReportType, RollingPeriod, Rpi, SignatureInfo, SignedExport, Tek,
 };
 use proptest::prelude::*;
 use std::sync::OnceLock;
@@ -13,7 +13,10 @@ fn signer() -> &'static ExportSigner {
     static SIGNER: OnceLock<ExportSigner> = OnceLock::new();
     SIGNER.get_or_init(|| {
         use rand::SeedableRng;
-        ExportSigner::generate(&mut rand::rngs::StdRng::seed_from_u64(7), SignatureInfo::p256("440", "v1"))
+        ExportSigner::generate(
+            &mut rand::rngs::StdRng::seed_from_u64(7),
+            SignatureInfo::p256("440", "v1"),
+        )
     })
 }
 
@@ -46,16 +49,18 @@ fn export() -> impl Strategy<Value = KeyExport> {
         proptest::collection::vec(key(), 0..40),
         proptest::collection::vec(key(), 0..5),
     )
-        .prop_map(|(start, end, region, batch_num, batch_size, keys, revised_keys)| KeyExport {
-            start_timestamp: start,
-            end_timestamp: end,
-            region,
-            batch_num,
-            batch_size,
-            signature_infos: vec![SignatureInfo::p256("440", "v1")],
-            keys,
-            revised_keys,
-        })
+        .prop_map(
+            |(start, end, region, batch_num, batch_size, keys, revised_keys)| KeyExport {
+                start_timestamp: start,
+                end_timestamp: end,
+                region,
+                batch_num,
+                batch_size,
+                signature_infos: vec![SignatureInfo::p256("440", "v1")],
+                keys,
+                revised_keys,
+            },
+        )
 }
 
 proptest! {

@@ -18,11 +18,22 @@ fn vectors() -> Vectors {
     let mut lines = text.lines();
     let header = lines.next().unwrap();
     let field = |line: &str, name: &str| -> String {
-        let at = line.find(name).unwrap_or_else(|| panic!("{name} in {line}")) + name.len();
-        line[at..].split_whitespace().next().unwrap().trim_end_matches(',').to_owned()
+        let at = line
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            + name.len();
+        line[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_end_matches(',')
+            .to_owned()
     };
     let tek = Tek::from_hex(&field(header, "TEK ")).unwrap();
-    let start: u32 = field(header, "(interval ").trim_end_matches(')').parse().unwrap();
+    let start: u32 = field(header, "(interval ")
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
     let metadata = Metadata::from_hex(&field(header, "metadata ")).unwrap();
     let keys = lines.next().unwrap();
     let rpik = Rpik::from_hex(&field(keys, "RPIK ")).unwrap();
@@ -38,7 +49,14 @@ fn vectors() -> Vectors {
             )
         })
         .collect();
-    Vectors { tek, rpik, aemk, metadata, start: IntervalNumber::new(start), rows }
+    Vectors {
+        tek,
+        rpik,
+        aemk,
+        metadata,
+        start: IntervalNumber::new(start),
+        rows,
+    }
 }
 
 #[test]
@@ -78,7 +96,8 @@ fn every_rpi_of_the_whole_key_at_once() {
     // Partial runs starting mid-key, of lengths that do not fill the kernel's chunks.
     for (offset, len) in [(0, 1), (1, 15), (5, 17), (100, 44), (143, 1)] {
         let mut out = vec![Rpi::default(); len];
-        v.rpik.rpis_into(IntervalNumber::new(v.start.get() + offset as u32), &mut out);
+        v.rpik
+            .rpis_into(IntervalNumber::new(v.start.get() + offset as u32), &mut out);
         assert_eq!(out, expected[offset..offset + len]);
     }
 }
@@ -97,7 +116,11 @@ fn every_aem_encrypts_and_decrypts() {
 fn aem_round_trips_for_other_metadata() {
     let v = vectors();
     let (_, rpi, _) = v.rows[7];
-    for metadata in [Metadata::v1_0(-50), Metadata::v1_1(20, 2), Metadata::from_bytes([1, 2, 3, 4])] {
+    for metadata in [
+        Metadata::v1_0(-50),
+        Metadata::v1_1(20, 2),
+        Metadata::from_bytes([1, 2, 3, 4]),
+    ] {
         let aem = v.aemk.encrypt(&rpi, &metadata);
         assert_eq!(v.aemk.decrypt(&rpi, &aem), metadata);
     }

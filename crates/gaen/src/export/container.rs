@@ -25,7 +25,8 @@ pub fn write_container(export_bin: &[u8], export_sig: &[u8]) -> Vec<u8> {
     let mut zip = ZipWriter::new(Cursor::new(Vec::with_capacity(export_bin.len() / 2 + 512)));
     for (name, data) in [(BIN, export_bin), (SIG, export_sig)] {
         // Writing to memory fails only on a bug (a second file with the same name, say).
-        zip.start_file(name, options).expect("start a zip member in memory");
+        zip.start_file(name, options)
+            .expect("start a zip member in memory");
         zip.write_all(data).expect("write to memory");
     }
     zip.finish().expect("finish a zip in memory").into_inner()
@@ -58,7 +59,10 @@ pub fn read_container(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
             return Err(Error::Zip(format!("{name} appears twice")));
         }
         if member.size() > limit {
-            return Err(Error::Zip(format!("{name} is {} bytes, over the limit of {limit}", member.size())));
+            return Err(Error::Zip(format!(
+                "{name} is {} bytes, over the limit of {limit}",
+                member.size()
+            )));
         }
         // The declared size may lie: never read more than the limit.
         let mut data = Vec::with_capacity(member.size() as usize);
@@ -67,7 +71,9 @@ pub fn read_container(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), Error> {
             .read_to_end(&mut data)
             .map_err(|e| Error::Zip(format!("{name}: {e}")))?;
         if data.len() as u64 > limit {
-            return Err(Error::Zip(format!("{name} is over the limit of {limit} bytes")));
+            return Err(Error::Zip(format!(
+                "{name} is over the limit of {limit} bytes"
+            )));
         }
         *slot = Some(data);
     }

@@ -136,9 +136,17 @@ impl KeyExport {
             region: Some(self.region.clone()),
             batch_num: Some(self.batch_num),
             batch_size: Some(self.batch_size),
-            signature_infos: self.signature_infos.iter().map(SignatureInfo::to_proto).collect(),
+            signature_infos: self
+                .signature_infos
+                .iter()
+                .map(SignatureInfo::to_proto)
+                .collect(),
             keys: self.keys.iter().map(DiagnosisKey::to_proto).collect(),
-            revised_keys: self.revised_keys.iter().map(DiagnosisKey::to_proto).collect(),
+            revised_keys: self
+                .revised_keys
+                .iter()
+                .map(DiagnosisKey::to_proto)
+                .collect(),
         };
         let mut out = Vec::with_capacity(EXPORT_HEADER.len() + message.encoded_len());
         out.extend_from_slice(EXPORT_HEADER);
@@ -148,7 +156,9 @@ impl KeyExport {
 
     /// Parses `export.bin`, rejecting a wrong header, bad protobuf and keys phones would reject.
     pub fn from_export_bin(bytes: &[u8]) -> Result<Self, Error> {
-        let body = bytes.strip_prefix(EXPORT_HEADER).ok_or(Error::ExportHeader)?;
+        let body = bytes
+            .strip_prefix(EXPORT_HEADER)
+            .ok_or(Error::ExportHeader)?;
         let message =
             proto::TemporaryExposureKeyExport::decode(body).map_err(|e| Error::Protobuf {
                 message: "export.bin",
@@ -222,7 +232,9 @@ pub fn decode_signature_list(bytes: &[u8]) -> Result<Vec<ExportSignature>, Error
                 signature_info: SignatureInfo::from_proto(s.signature_info.unwrap_or_default()),
                 batch_num: s.batch_num.unwrap_or_default(),
                 batch_size: s.batch_size.unwrap_or_default(),
-                signature: s.signature.ok_or(Error::MissingField("export.sig signature"))?,
+                signature: s
+                    .signature
+                    .ok_or(Error::MissingField("export.sig signature"))?,
             })
         })
         .collect()

@@ -2,14 +2,16 @@
 //! DER-encoded signatures, and the PEM forms of the keys.
 
 use super::{
-    decode_signature_list, encode_signature_list, read_container, write_container,
-    ExportSignature, KeyExport, SignatureInfo, SIGNATURE_ALGORITHM,
+    decode_signature_list, encode_signature_list, read_container, write_container, ExportSignature,
+    KeyExport, SignatureInfo, SIGNATURE_ALGORITHM,
 };
 use crate::Error;
 use base64ct::{Base64, Encoding};
 use p256::ecdsa::signature::{Signer, Verifier};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rand_core::CryptoRngCore;
 use std::fmt;
 
@@ -25,14 +27,19 @@ pub struct ExportSigner {
 
 impl fmt::Debug for ExportSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExportSigner").field("info", &self.info).finish_non_exhaustive()
+        f.debug_struct("ExportSigner")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
     }
 }
 
 impl ExportSigner {
     /// A new random key.
     pub fn generate(rng: &mut impl CryptoRngCore, info: SignatureInfo) -> Self {
-        Self { key: SigningKey::random(rng), info }
+        Self {
+            key: SigningKey::random(rng),
+            info,
+        }
     }
 
     /// A key from PEM: PKCS#8 (`PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`, as `openssl ecparam
@@ -61,7 +68,9 @@ impl ExportSigner {
 
     /// The verifier for this key.
     pub fn verifier(&self) -> ExportVerifier {
-        ExportVerifier { key: *self.key.verifying_key() }
+        ExportVerifier {
+            key: *self.key.verifying_key(),
+        }
     }
 
     /// DER signature of `message` (deterministic, RFC 6979).
@@ -100,7 +109,9 @@ impl ExportVerifier {
 
     /// The key as SubjectPublicKeyInfo PEM.
     pub fn to_pem(&self) -> String {
-        self.key.to_public_key_pem(LineEnding::LF).expect("a valid P-256 key always encodes")
+        self.key
+            .to_public_key_pem(LineEnding::LF)
+            .expect("a valid P-256 key always encodes")
     }
 
     /// Whether `signature_der` is a valid signature of `message` under this key.
@@ -123,8 +134,12 @@ fn pem_body(pem: &str, label: &str) -> Result<Vec<u8>, Error> {
         .find(&end)
         .ok_or_else(|| Error::Crypto(format!("no \"{end}\" line found")))?
         + start;
-    let body: String = pem[start..stop].chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    Base64::decode_vec(&body).map_err(|_| Error::Crypto(format!("the {label} PEM body is not base64")))
+    let body: String = pem[start..stop]
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    Base64::decode_vec(&body)
+        .map_err(|_| Error::Crypto(format!("the {label} PEM body is not base64")))
 }
 
 /// Which signature of a file verified with which of the given keys.
@@ -163,7 +178,11 @@ impl SignedExport {
                 signature: s.sign_der(&export_bin),
             })
             .collect();
-        Ok(Self { export, export_bin, signatures })
+        Ok(Self {
+            export,
+            export_bin,
+            signatures,
+        })
     }
 
     /// The zip file.
@@ -185,7 +204,11 @@ impl SignedExport {
                 signatures.len()
             )));
         }
-        Ok(Self { export, export_bin, signatures })
+        Ok(Self {
+            export,
+            export_bin,
+            signatures,
+        })
     }
 
     /// Finds a signature that verifies the exact `export.bin` bytes with one of `keys`.
@@ -196,10 +219,16 @@ impl SignedExport {
             }
             for (key_index, key) in keys.iter().enumerate() {
                 if key.verify_der(&self.export_bin, &signature.signature) {
-                    return Ok(Verified { signature_index, key_index });
+                    return Ok(Verified {
+                        signature_index,
+                        key_index,
+                    });
                 }
             }
         }
-        Err(Error::SignatureMismatch { signatures: self.signatures.len(), keys: keys.len() })
+        Err(Error::SignatureMismatch {
+            signatures: self.signatures.len(),
+            keys: keys.len(),
+        })
     }
 }
