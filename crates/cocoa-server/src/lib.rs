@@ -1,1 +1,30 @@
-//! The key server: registration, export, publication, survey ingestion. Empty until issue order 2.
+//! The key server: health centres issue one-time processing numbers; phones of people who tested
+//! positive register their keys with one. (Export and publication come next.)
+//!
+//! # Map of the crate
+//! - [`config`]: typed configuration (defaults < TOML file < environment < flags).
+//! - [`clock`]: the injected clock (`SystemClock`, `ManualClock`).
+//! - [`numbers`]: processing numbers and their HMAC.
+//! - [`registration`]: the pure rules of a registration (validation, infectious window,
+//!   release times).
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
+//! - [`http`]: routes and handlers; [`server`]: assembly and `serve(listener, shutdown)`.
+//! - [`testing`]: helpers for tests of this and other crates (a fresh PostgreSQL database).
+//!
+//! # Invariants
+//! - A processing number is stored only as an HMAC; neither numbers, tokens, keys nor client
+//!   addresses are logged.
+//! - Claiming a number and storing its keys is one transaction.
+
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod numbers;
+pub mod registration;
+pub mod server;
+pub mod store;
+pub mod testing;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::ServerConfig;
+pub use server::App;

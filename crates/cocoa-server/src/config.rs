@@ -1,0 +1,216 @@
+//! Typed server configuration: defaults, then a TOML file, then environment variables, then
+//! command-line flags (applied by the binary). Validated once at start-up.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Everything `cocoa serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// Where the embedded database, generated secrets and local files live.
+    pub data_dir: PathBuf,
+    /// `postgres://...` to use PostgreSQL; unset means SQLite in the data folder.
+    pub database_url: Option<String>,
+    /// The health centres' bearer token; unset means read or generate `<data_dir>/admin-token`.
+    pub admin_token: Option<String>,
+    /// Hex of 32 bytes: the HMAC key for processing numbers; unset means generated once and kept
+    /// in the database.
+    pub number_hmac_key: Option<String>,
+    pub registration: RegistrationConfig,
+    pub numbers: NumbersConfig,
+    pub rate_limit: RateLimitConfig,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("cocoa-data"),
+            database_url: None,
+            admin_token: None,
+            number_hmac_key: None,
+            registration: RegistrationConfig::default(),
+            numbers: NumbersConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+/// What a registration must look like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Regions this server accepts and publishes (Japan's MCC by default).
+    pub regions: Vec<String>,
+    /// At most this many keys per registration.
+    pub max_keys: usize,
+    /// Days relative to symptom onset whose keys are published, inclusive.
+    pub symptomatic_window: [i32; 2],
+    /// Days relative to the test date whose keys are published when there are no symptoms.
+    pub asymptomatic_window: [i32; 2],
+    /// The onset or test date may be at most this many days in the past.
+    pub max_onset_age_days: i64,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            regions: vec!["440".into()],
+            max_keys: 30,
+            symptomatic_window: [-3, 10],
+            asymptomatic_window: [-3, 7],
+            max_onset_age_days: 28,
+        }
+    }
+}
+
+/// Processing numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NumbersConfig {
+    /// Lifetime when the health centre does not say (24 hours: one hour failed people in 2022).
+    pub default_lifetime_minutes: u32,
+    /// How long used and expired numbers are kept (so a late retry still gets a precise answer)
+    /// before they are purged.
+    pub grace_period_hours: u32,
+}
+
+impl Default for NumbersConfig {
+    fn default() -> Self {
+        Self { default_lifetime_minutes: 24 * 60, grace_period_hours: 48 }
+    }
+}
+
+/// Limits on failed processing-number attempts (see README, "Guessing numbers").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    /// Length of one rate-limit window.
+    pub window_seconds: u64,
+    /// Failed attempts one client (one address) may make per window.
+    pub client_failures_per_window: u32,
+    /// Failed attempts all clients together may make per window.
+    pub global_failures_per_window: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { window_seconds: 3600, client_failures_per_window: 10, global_failures_per_window: 1000 }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl ServerConfig {
+    /// Parses a TOML file's text over the defaults.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Applies `COCOA_*` environment variables (given as a lookup, so tests need not touch the
+    /// process environment).
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(v) = var("COCOA_LISTEN") {
+            self.listen = v.parse().map_err(|e| ConfigError(format!("COCOA_LISTEN={v:?}: {e}")))?;
+        }
+        if let Some(v) = var("COCOA_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("COCOA_DATABASE_URL") {
+            self.database_url = Some(v);
+        }
+        if let Some(v) = var("COCOA_ADMIN_TOKEN") {
+            self.admin_token = Some(v);
+        }
+        if let Some(v) = var("COCOA_NUMBER_HMAC_KEY") {
+            self.number_hmac_key = Some(v);
+        }
+        if let Some(v) = var("COCOA_REGIONS") {
+            self.registration.regions = v.split(',').map(|r| r.trim().to_owned()).collect();
+        }
+        Ok(())
+    }
+
+    /// Checks that the values make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let r = &self.registration;
+        if r.regions.is_empty() || r.regions.iter().any(|x| x.is_empty()) {
+            return Err(ConfigError("registration.regions needs at least one non-empty region".into()));
+        }
+        if !(1..=100).contains(&r.max_keys) {
+            return Err(ConfigError("registration.max_keys must be 1..=100".into()));
+        }
+        for (name, [lo, hi]) in
+            [("symptomatic_window", r.symptomatic_window), ("asymptomatic_window", r.asymptomatic_window)]
+        {
+            if lo > hi || lo < -14 || hi > 14 {
+                return Err(ConfigError(format!(
+                    "registration.{name} must be [lo, hi] with -14 <= lo <= hi <= 14"
+                )));
+            }
+        }
+        if !(1..=1440).contains(&self.numbers.default_lifetime_minutes) {
+            return Err(ConfigError("numbers.default_lifetime_minutes must be 1..=1440".into()));
+        }
+        if self.rate_limit.window_seconds == 0 {
+            return Err(ConfigError("rate_limit.window_seconds must be positive".into()));
+        }
+        if let Some(token) = &self.admin_token {
+            if token.len() < 16 {
+                return Err(ConfigError("the admin token must be at least 16 characters".into()));
+            }
+        }
+        if let Some(key) = &self.number_hmac_key {
+            if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError("number_hmac_key must be 64 hex digits (32 bytes)".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_files_override_them() {
+        ServerConfig::default().validate().unwrap();
+        let c = ServerConfig::from_toml(
+            "listen = \"0.0.0.0:9000\"\n[registration]\nregions = [\"440\", \"441\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.registration.regions, ["440", "441"]);
+        assert_eq!(c.registration.max_keys, 30);
+        assert!(ServerConfig::from_toml("colour = 1").is_err());
+    }
+
+    #[test]
+    fn environment_overrides_and_validation() {
+        let mut c = ServerConfig::default();
+        c.apply_env(|k| match k {
+            "COCOA_DATABASE_URL" => Some("postgres://x".into()),
+            "COCOA_REGIONS" => Some("440, 441".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert_eq!(c.database_url.as_deref(), Some("postgres://x"));
+        assert_eq!(c.registration.regions, ["440", "441"]);
+        assert!(c.apply_env(|k| (k == "COCOA_LISTEN").then(|| "nope".into())).is_err());
+        c.registration.symptomatic_window = [5, 1];
+        assert!(c.validate().is_err());
+        let mut c = ServerConfig { admin_token: Some("short".into()), ..Default::default() };
+        assert!(c.validate().is_err());
+        c.admin_token = None;
+        c.number_hmac_key = Some("zz".into());
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! `POST /api/v1/processing-numbers`: a health centre issues one-time processing numbers.
+
+use super::{read_body, ApiError, AppState};
+use crate::numbers::ProcessingNumber;
+use crate::registration::{epoch_day, NumberDates};
+use crate::store::{NewNumber, StoreError};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use cocoa_api::{codes, IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+/// Numbers per request, at most.
+pub const MAX_COUNT: u32 = 100;
+/// Lifetime in minutes, at most (24 hours).
+pub const MAX_LIFETIME_MINUTES: u32 = 1440;
+
+pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !state.admin_token.authorizes(authorization) {
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::UNAUTHORIZED,
+            "send the admin token as \"Authorization: Bearer <token>\"",
+        )
+        .into_response();
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        return Ok(response);
+    }
+    let body = read_body(request).await?;
+    let ask: IssueNumbersRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        IssueNumbersRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+    };
+    let now = state.clock.now();
+    let count = ask.count.unwrap_or(1);
+    if !(1..=MAX_COUNT).contains(&count) {
+        return Err(ApiError::bad_request(format!("count must be 1..={MAX_COUNT}")));
+    }
+    let lifetime = ask.lifetime_minutes.unwrap_or(state.config.numbers.default_lifetime_minutes);
+    if !(1..=MAX_LIFETIME_MINUTES).contains(&lifetime) {
+        return Err(ApiError::bad_request(format!("lifetimeMinutes must be 1..={MAX_LIFETIME_MINUTES}")));
+    }
+    let dates = NumberDates {
+        symptom_onset_day: parse_day("symptomOnsetDate", ask.symptom_onset_date.as_deref(), now)?,
+        test_day: parse_day("testDate", ask.test_date.as_deref(), now)?,
+    };
+    let expires_at = now + chrono::Duration::minutes(i64::from(lifetime));
+    // A collision with a stored number is rare (they are few among 10^8); on one, draw again.
+    for _ in 0..8 {
+        let numbers = draw(&state, count as usize);
+        let rows: Vec<NewNumber> = numbers
+            .iter()
+            .map(|n| NewNumber {
+                tag: state.number_key.tag(n),
+                created_at: now.timestamp(),
+                expires_at: expires_at.timestamp(),
+                dates,
+            })
+            .collect();
+        match state.store.insert_numbers(&rows).await {
+            Ok(()) => {
+                tracing::info!(count, lifetime_minutes = lifetime, "issued processing numbers");
+                let expires = rfc3339(expires_at);
+                let body = IssueNumbersResponse {
+                    processing_numbers: numbers
+                        .into_iter()
+                        .map(|n| IssuedNumber { processing_number: n.as_str().to_owned(), expires_at: expires.clone() })
+                        .collect(),
+                };
+                return Ok((StatusCode::CREATED, Json(body)).into_response());
+            }
+            Err(StoreError::DuplicateNumber) => continue,
+            Err(e) => return Err(ApiError::unavailable(e)),
+        }
+    }
+    Err(ApiError::unavailable("could not draw unique processing numbers"))
+}
+
+fn draw(state: &AppState, count: usize) -> Vec<ProcessingNumber> {
+    let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        let n = ProcessingNumber::generate(&mut *rng);
+        if seen.insert(n.as_str().to_owned()) {
+            out.push(n);
+        }
+    }
+    out
+}
+
+fn parse_day(field: &str, text: Option<&str>, now: DateTime<Utc>) -> Result<Option<i64>, ApiError> {
+    let Some(text) = text else { return Ok(None) };
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request(format!("{field} must be a date as YYYY-MM-DD")))?;
+    let age = (now.date_naive() - date).num_days();
+    if !(-1..=28).contains(&age) {
+        return Err(ApiError::bad_request(format!("{field} must be within the last 28 days")));
+    }
+    Ok(Some(epoch_day(date)))
+}
+
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}

@@ -1,0 +1,165 @@
+//! Putting the server together: configuration -> store, secrets, state -> router, and
+//! `serve(listener, shutdown)` so that tests and the simulator run the real server on port 0.
+
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::http::{router, AdminToken, AppState, LatencySamples, RateLimiter};
+use crate::numbers::NumberKey;
+use crate::store::{self, Store, StoreError};
+use axum::Router;
+use rand::rngs::{OsRng, StdRng};
+use rand::{RngCore, SeedableRng};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+/// A configured server, ready to serve.
+#[derive(Debug, Clone)]
+pub struct App {
+    state: Arc<AppState>,
+}
+
+/// Name of the admin-token file in the data folder.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+impl App {
+    /// Opens the store the configuration names (SQLite in the data folder by default), loads or
+    /// creates the secrets, and builds the state. Randomness comes from the OS.
+    pub async fn open(config: ServerConfig, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::Io {
+            path: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let url = match &config.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", config.data_dir.join("cocoa.db").display()),
+        };
+        let store = store::open(&url).await?;
+        Self::with_store(config, store, clock, StdRng::from_rng(OsRng).expect("the OS RNG works")).await
+    }
+
+    /// Builds the server on a given store and RNG (tests and simulations seed the RNG).
+    pub async fn with_store(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        mut rng: StdRng,
+    ) -> Result<Self, StartError> {
+        config.validate()?;
+        let number_key = match &config.number_hmac_key {
+            Some(hex) => NumberKey::new(decode_hex32(hex)),
+            None => {
+                let mut candidate = [0u8; 32];
+                rng.fill_bytes(&mut candidate);
+                let stored = store.secret("number_hmac_key", &candidate).await?;
+                let key: [u8; 32] = stored
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("number_hmac_key is not 32 bytes".into()))?;
+                NumberKey::new(key)
+            }
+        };
+        let admin_token = match &config.admin_token {
+            Some(token) => AdminToken::new(token.clone()),
+            None => load_or_create_token(&config.data_dir.join(ADMIN_TOKEN_FILE), &mut rng)?,
+        };
+        let mut limiter_key = [0u8; 32];
+        rng.fill_bytes(&mut limiter_key);
+        let limits = &config.rate_limit;
+        let limiter = RateLimiter::new(
+            limiter_key,
+            limits.window_seconds,
+            limits.client_failures_per_window,
+            limits.global_failures_per_window,
+        );
+        let state = AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            number_key,
+            admin_token,
+            limiter,
+            latencies: LatencySamples::default(),
+            rng: Mutex::new(rng),
+        };
+        Ok(Self { state: Arc::new(state) })
+    }
+
+    /// The router, for serving or for calling handlers directly in tests.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self.router().into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+    }
+}
+
+fn decode_hex32(hex: &str) -> [u8; 32] {
+    // `ServerConfig::validate` has checked: 64 hex digits.
+    std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0))
+}
+
+/// Reads the admin token from `path`, or creates it there (mode 0600). Logs the path, never the
+/// token.
+fn load_or_create_token(path: &Path, rng: &mut StdRng) -> Result<AdminToken, StartError> {
+    let io = |source| StartError::Io { path: path.display().to_string(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().len() >= 16 => {
+            tracing::info!(path = %path.display(), "admin token read from file");
+            return Ok(AdminToken::new(text.trim().to_owned()));
+        }
+        Ok(_) => {
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the admin token file is shorter than 16 characters",
+            )))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    let mut bytes = [0u8; 24];
+    rng.fill_bytes(&mut bytes);
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_secret_file(path, token.as_bytes()).map_err(io)?;
+    tracing::info!(path = %path.display(), "generated an admin token; health centres find it in this file");
+    Ok(AdminToken::new(token))
+}
+
+/// Writes a file only its owner can read, created with that mode.
+pub fn write_secret_file(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}

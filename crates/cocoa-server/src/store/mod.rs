@@ -1,0 +1,124 @@
+//! Storage behind one narrow trait, with two real implementations on sqlx: SQLite (the embedded
+//! default, one file in the data folder) and PostgreSQL (for several replicas). Both run the same
+//! conformance suite (`tests/store_conformance.rs`).
+//!
+//! Times are unix seconds and days are days since the epoch, stored as 64-bit integers in both
+//! databases, so the two schemas differ only in type names.
+
+mod sql;
+
+pub use sql::{PostgresStore, SqliteStore};
+
+use crate::registration::{Accepted, NewKey, NumberDates, Rejection};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A processing number to store (only its HMAC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewNumber {
+    pub tag: Vec<u8>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub dates: NumberDates,
+}
+
+/// What claiming a number for a registration needs.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub tag: Vec<u8>,
+    pub now: i64,
+    pub request_hash: Vec<u8>,
+    pub idempotency_hash: Option<Vec<u8>>,
+}
+
+/// How a registration attempt ended.
+#[derive(Debug, Clone)]
+pub enum RegisterOutcome {
+    /// The number was claimed and the keys stored, in one transaction.
+    Registered(Accepted),
+    /// The same registration was already stored: a retry after a lost answer.
+    Replayed(NumberDates),
+    /// No such live number.
+    Invalid,
+    /// The number existed but expired before use.
+    Expired,
+    /// The number was used by a different registration.
+    Used,
+    /// The number is fine but the keys were refused; nothing was claimed or stored.
+    Refused(Rejection),
+}
+
+/// A stored key, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredKey {
+    pub id: i64,
+    pub key: NewKey,
+}
+
+/// The storage failed: the request may be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a processing number with the same HMAC already exists")]
+    DuplicateNumber,
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Unavailable(format!("migrations: {e}"))
+    }
+}
+
+/// Decides which keys a claimed registration stores, given the dates on its number. Runs inside
+/// the claiming transaction; an `Err` rolls it back.
+pub type AcceptFn<'a> = &'a (dyn Fn(NumberDates) -> Result<Accepted, Rejection> + Send + Sync);
+
+/// Everything the server keeps.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Whether the database answers.
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// The secret called `name`: the stored one, or `candidate` if none was stored yet (the first
+    /// replica to start wins; every replica then uses the same value).
+    async fn secret(&self, name: &str, candidate: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// Stores new processing numbers, all or none: `DuplicateNumber` if any HMAC exists already.
+    async fn insert_numbers(&self, numbers: &[NewNumber]) -> Result<(), StoreError>;
+
+    /// Claims a number and stores the keys `accept` gives, in one transaction.
+    async fn register(&self, claim: &Claim, accept: AcceptFn<'_>) -> Result<RegisterOutcome, StoreError>;
+
+    /// Deletes numbers used, or expired, before `cutoff`. Returns how many.
+    async fn purge_numbers(&self, cutoff: i64) -> Result<u64, StoreError>;
+
+    /// Every stored key, oldest first (for tests and small deployments; export streams instead).
+    async fn all_keys(&self) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// How many processing numbers are stored.
+    async fn count_numbers(&self) -> Result<u64, StoreError>;
+}
+
+/// Opens the store a URL names: `postgres://` or `postgresql://` for PostgreSQL, `sqlite:` for
+/// SQLite. Runs migrations.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else {
+        Err(StoreError::Unavailable(format!(
+            "unsupported database URL scheme (use postgres:// or sqlite:): {}",
+            url.split(':').next().unwrap_or_default()
+        )))
+    }
+}
