@@ -7,6 +7,7 @@
 mod failure;
 mod key_json;
 mod keys;
+mod serve;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -25,12 +26,19 @@ enum Command {
     /// and verify export files.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Run the key server: processing numbers, positive registration, the health-centre portal.
+    Serve(serve::ServeArgs),
+    /// Health-centre tools that talk to a running server.
+    #[command(subcommand)]
+    Admin(serve::AdminCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keys(command) => keys::run(command),
+        Command::Serve(args) => serve::serve(args),
+        Command::Admin(command) => serve::admin(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

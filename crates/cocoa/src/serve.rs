@@ -1,0 +1,200 @@
+//! `cocoa serve`: the key server in one process (embedded SQLite by default, PostgreSQL with
+//! `--database-url`), and `cocoa admin ...`: the health centre's command-line client.
+
+use crate::failure::{Failure, OrFail, INVALID, USAGE_OR_IO};
+use anyhow::anyhow;
+use clap::{Args, Subcommand};
+use cocoa_api::{ErrorBody, IssueNumbersRequest, IssueNumbersResponse};
+use cocoa_server::{App, ServerConfig, SystemClock};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML configuration file (every setting; flags and COCOA_* variables override it).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the embedded database and generated secrets live [default: ./cocoa-data].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// PostgreSQL URL (postgres://...); without it, SQLite in the data folder.
+    #[arg(long, value_name = "URL", env = "COCOA_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+/// Builds the configuration: defaults < file < environment < flags.
+pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).usage_or_io(format!("reading {}", path.display()))?;
+            ServerConfig::from_toml(&text).usage_or_io(path.display())?
+        }
+        None => ServerConfig::default(),
+    };
+    config.apply_env(|k| std::env::var(k).ok()).usage_or_io("environment")?;
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = dir.clone();
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(url) = &args.database_url {
+        config.database_url = Some(url.clone());
+    }
+    config.validate().usage_or_io("invalid configuration")?;
+    Ok(config)
+}
+
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COCOA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+pub fn serve(args: ServeArgs) -> Result<(), Failure> {
+    let config = load_config(&args)?;
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
+    runtime.block_on(async move {
+        let listen = config.listen;
+        let backend = if config.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+        let data_dir = config.data_dir.clone();
+        let app = App::open(config, Arc::new(SystemClock)).await.usage_or_io("starting the server")?;
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.usage_or_io(format!("listening on {listen}"))?;
+        let local = listener.local_addr().usage_or_io("listening")?;
+        tracing::info!(
+            address = %local,
+            backend,
+            data_dir = %data_dir.display(),
+            "serving: portal at http://{local}/portal, API described at http://{local}/openapi.json"
+        );
+        app.serve(listener, shutdown_signal()).await.usage_or_io("serving")?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Issue one-time processing numbers (prints `number<TAB>expires-at` per line).
+    IssueNumbers(IssueNumbersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueNumbersArgs {
+    /// How many numbers (1..=100).
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    /// Minutes until they expire (1..=1440) [default: the server's, 24 hours].
+    #[arg(long, value_name = "MINUTES")]
+    lifetime_minutes: Option<u32>,
+    /// The date symptoms began (YYYY-MM-DD), if known.
+    #[arg(long, value_name = "DATE")]
+    symptom_onset_date: Option<String>,
+    /// The date of the positive test (YYYY-MM-DD), for people without symptoms.
+    #[arg(long, value_name = "DATE")]
+    test_date: Option<String>,
+    /// The server's base URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The admin token [default: $COCOA_ADMIN_TOKEN, else the file <data-dir>/admin-token].
+    #[arg(long, value_name = "TOKEN", env = "COCOA_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Where to find the generated admin token when none is given.
+    #[arg(long, value_name = "DIR", default_value = "cocoa-data")]
+    data_dir: PathBuf,
+    /// Print the server's JSON answer instead of lines.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn admin(command: AdminCommand) -> Result<(), Failure> {
+    match command {
+        AdminCommand::IssueNumbers(args) => issue_numbers(args),
+    }
+}
+
+fn issue_numbers(args: IssueNumbersArgs) -> Result<(), Failure> {
+    let token = match &args.admin_token {
+        Some(t) => t.clone(),
+        None => {
+            let path = args.data_dir.join(cocoa_server::server::ADMIN_TOKEN_FILE);
+            std::fs::read_to_string(&path)
+                .usage_or_io(format!(
+                    "no --admin-token or COCOA_ADMIN_TOKEN given, and reading {} failed",
+                    path.display()
+                ))?
+                .trim()
+                .to_owned()
+        }
+    };
+    let body = IssueNumbersRequest {
+        count: Some(args.count),
+        lifetime_minutes: args.lifetime_minutes,
+        symptom_onset_date: args.symptom_onset_date,
+        test_date: args.test_date,
+    };
+    let url = format!("{}/api/v1/processing-numbers", args.server.trim_end_matches('/'));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .usage_or_io("starting the runtime")?;
+    let (status, text) = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+            .await
+            .usage_or_io(format!("POST {url}"))?;
+        let status = response.status();
+        let text = response.text().await.usage_or_io(format!("reading the answer of {url}"))?;
+        Ok::<_, Failure>((status, text))
+    })?;
+    if !status.is_success() {
+        let reason = serde_json::from_str::<ErrorBody>(&text)
+            .map(|e| format!("{} ({})", e.message, e.error))
+            .unwrap_or(text);
+        return Err(Failure::new(
+            if status.is_client_error() { INVALID } else { USAGE_OR_IO },
+            anyhow!("the server answered {status}: {reason}"),
+        ));
+    }
+    if args.json {
+        println!("{text}");
+        return Ok(());
+    }
+    let answer: IssueNumbersResponse =
+        serde_json::from_str(&text).usage_or_io("the server's answer is not the expected JSON")?;
+    for n in answer.processing_numbers {
+        println!("{}\t{}", n.processing_number, n.expires_at);
+    }
+    Ok(())
+}
