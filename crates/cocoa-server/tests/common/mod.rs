@@ -1,0 +1,131 @@
+//! Shared test scaffolding: stores on both backends, fault injection through real database
+//! triggers, and the real server on port 0.
+
+#![allow(dead_code)]
+
+use cocoa_server::store::{PostgresStore, SqliteStore, Store};
+use cocoa_server::testing::TestDatabase;
+use cocoa_server::{App, Clock, ServerConfig};
+use rand::SeedableRng;
+use sqlx::Connection;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A store under test, with what is needed to break it on purpose.
+pub struct Backend {
+    pub name: &'static str,
+    pub store: Arc<dyn Store>,
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    _db: Option<TestDatabase>,
+}
+
+impl Backend {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("test.db").display());
+        let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
+        Self { name: "sqlite", store, url, _dir: Some(dir), _db: None }
+    }
+
+    /// `None` when PostgreSQL is not configured (outside CI only).
+    pub async fn postgres() -> Option<Self> {
+        let db = TestDatabase::create().await?;
+        let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
+        Some(Self { name: "postgres", store, url: db.url.clone(), _dir: None, _db: Some(db) })
+    }
+
+    /// Both backends (PostgreSQL when available).
+    pub async fn all() -> Vec<Self> {
+        let mut all = vec![Self::sqlite().await];
+        all.extend(Self::postgres().await);
+        all
+    }
+
+    async fn execute(&self, statements: &[&str]) {
+        if self.name == "sqlite" {
+            let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+            for s in statements {
+                sqlx::query(s).execute(&mut c).await.unwrap();
+            }
+        } else {
+            let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
+            for s in statements {
+                sqlx::query(s).execute(&mut c).await.unwrap();
+            }
+        }
+    }
+
+    /// Makes every insert of a diagnosis key fail inside the database, as a full disk would.
+    pub async fn break_key_inserts(&self) {
+        if self.name == "sqlite" {
+            self.execute(&["CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"])
+                .await;
+        } else {
+            self.execute(&[
+                "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+                 BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
+                 FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+            ])
+            .await;
+        }
+    }
+
+    pub async fn repair_key_inserts(&self) {
+        if self.name == "sqlite" {
+            self.execute(&["DROP TRIGGER injected_failure"]).await;
+        } else {
+            self.execute(&["DROP TRIGGER injected_failure ON diagnosis_keys"]).await;
+        }
+    }
+}
+
+/// The real server on 127.0.0.1, port 0.
+pub struct Server {
+    pub base: String,
+    pub app: App,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+impl Server {
+    pub async fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig {
+            data_dir: dir.path().to_owned(),
+            admin_token: Some(ADMIN_TOKEN.into()),
+            ..Default::default()
+        };
+        tweak(&mut config);
+        let app = App::with_store(config, store, clock, rand::rngs::StdRng::seed_from_u64(42)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = app.clone();
+        tokio::spawn(async move {
+            serving
+                .serve(listener, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self { base, app, shutdown: Some(tx), _dir: dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
