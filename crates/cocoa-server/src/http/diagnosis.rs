@@ -1,7 +1,7 @@
 //! `PUT /api/v2/diagnosis` (204 on success) and `PUT /api/v3/diagnosis` (200 with an echo and
 //! per-key warnings): positive registration, COCOA-compatible.
 
-use super::{read_body, ApiError, AppState};
+use super::{parse_object, read_body, ApiError, AppState};
 use crate::registration::{accept, prepare, Accepted, Prepared, Rejection};
 use crate::store::{Claim, RegisterOutcome};
 use axum::extract::{ConnectInfo, Request, State};
@@ -74,8 +74,7 @@ async fn register(
     let now = state.clock.now();
     let client = state.limiter.tag(address);
     state.limiter.check(client, now.timestamp()).map_err(ApiError::rate_limited)?;
-    let request: DiagnosisRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the request is not a valid registration: {e}")))?;
+    let request: DiagnosisRequest = parse_object(body, "the registration")?;
     let rules = &state.config.registration;
     let prepared = prepare(&request, now, rules).map_err(|r| {
         if r.code == codes::PROCESSING_NUMBER_INVALID {

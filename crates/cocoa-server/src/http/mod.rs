@@ -114,6 +114,17 @@ pub(crate) async fn read_body(request: Request) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| too_large())
 }
 
+/// Parses a JSON object into `T`. serde would also accept a JSON array for a struct (its
+/// "sequence form"); the API does not.
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(format!("{what}: expected a JSON object")));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
+}
+
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     match state.store.health().await {
         Ok(()) => Json(serde_json::json!({"status": "ok"})).into_response(),

@@ -1,6 +1,6 @@
 //! `POST /api/v1/processing-numbers`: a health centre issues one-time processing numbers.
 
-use super::{read_body, ApiError, AppState};
+use super::{parse_object, read_body, ApiError, AppState};
 use crate::numbers::ProcessingNumber;
 use crate::registration::{epoch_day, NumberDates};
 use crate::store::{NewNumber, StoreError};
@@ -34,7 +34,7 @@ pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Resu
     let ask: IssueNumbersRequest = if body.iter().all(u8::is_ascii_whitespace) {
         IssueNumbersRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        parse_object(&body, "the request")?
     };
     let now = state.clock.now();
     let count = ask.count.unwrap_or(1);
