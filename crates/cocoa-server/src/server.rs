@@ -31,6 +31,9 @@ pub struct App {
     state: Arc<AppState>,
 }
 
+/// How often housekeeping (purging old processing numbers) runs.
+pub const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Name of the admin-token file in the data folder.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
 
@@ -107,14 +110,41 @@ impl App {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// One round of housekeeping: purges processing numbers used or expired longer ago than
+    /// the grace period. Returns how many were purged.
+    pub async fn purge_numbers(&self) -> Result<u64, StoreError> {
+        let grace = i64::from(self.state.config.numbers.grace_period_hours) * 3600;
+        let cutoff = self.state.clock.now().timestamp() - grace;
+        let purged = self.state.store.purge_numbers(cutoff).await?;
+        if purged > 0 {
+            tracing::info!(purged, "purged used and expired processing numbers");
+        }
+        Ok(purged)
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight. Housekeeping
+    /// runs every ten minutes meanwhile.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let housekeeping = {
+            let app = self.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = app.purge_numbers().await {
+                        tracing::warn!(error = %e, "housekeeping failed; will retry");
+                    }
+                }
+            })
+        };
         let service = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await
+        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        housekeeping.abort();
+        served
     }
 }
 

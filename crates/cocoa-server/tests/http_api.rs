@@ -365,3 +365,21 @@ async fn failed_attempts_are_rate_limited_per_client() {
         assert_eq!(f.put("v2", &registration(&good, 0), false).await.0, StatusCode::NO_CONTENT);
     }
 }
+
+#[tokio::test]
+async fn housekeeping_purges_numbers_after_the_grace_period() {
+    for backend in Backend::all().await {
+        let f = Fixture::new(backend).await;
+        let used = f.number().await;
+        assert_eq!(f.put("v2", &registration(&used, 0), false).await.0, StatusCode::NO_CONTENT);
+        let _live = f.number().await;
+        // Default: 24 h lifetime, 48 h grace. After 48 h the used one goes; the live one expired
+        // at 24 h and goes at 72 h.
+        f.clock.advance(Duration::hours(48) + Duration::seconds(1));
+        assert_eq!(f.server.app.purge_numbers().await.unwrap(), 1);
+        f.clock.advance(Duration::hours(24));
+        assert_eq!(f.server.app.purge_numbers().await.unwrap(), 1);
+        assert_eq!(f.backend.store.count_numbers().await.unwrap(), 0);
+        assert_eq!(f.stored_keys().await, 9, "purging numbers never touches keys");
+    }
+}
