@@ -1,0 +1,139 @@
+//! `cocoa serve` and `cocoa admin issue-numbers` as a person runs them: no configuration, a
+//! generated admin token in a private file (never in the log), a registration over HTTP, and a
+//! clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Running {
+    child: Child,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &std::path::Path) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_ADMIN_TOKEN")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no 'serving' line; log so far: {seen:#?}"));
+        if let Some(at) = line.find("portal at http://") {
+            let rest = &line[at + "portal at ".len()..];
+            let base = rest.split("/portal").next().unwrap().to_owned();
+            seen.push(line);
+            return (Running { child, log: rx }, base);
+        }
+        seen.push(line);
+    }
+}
+
+#[test]
+fn serve_with_no_configuration_then_issue_and_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut server, base) = start(&data);
+
+    let token_file = data.join("admin-token");
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert!(data.join("cocoa.db").exists());
+
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["admin", "issue-numbers", "--count", "2", "--server", &base, "--data-dir"])
+        .arg(&data)
+        .env_remove("COCOA_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2);
+    let number = lines[0].split('\t').next().unwrap().to_owned();
+    assert_eq!(number.len(), 8);
+
+    // A wrong token is refused with the server's reason and exit code 1.
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["admin", "issue-numbers", "--server", &base, "--admin-token", "wrong-token-0123456789"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+
+    // Register with the number, as the app would.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let today = now / 86_400 * 144;
+    let date = chrono::DateTime::from_timestamp(now as i64, 0).unwrap().format("%Y-%m-%d").to_string();
+    let body = serde_json::json!({
+        "hasSymptom": true,
+        "onsetOfSymptomOrTestDate": format!("{date}T00:00:00.000Z"),
+        "keys": [{"keyData": "AQIDBAUGBwgJCgsMDQ4PEA==", "rollingStartNumber": today - 144, "rollingPeriod": 144, "reportType": 1}],
+        "regions": ["440"],
+        "verificationPayload": number,
+    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .put(format!("{base}/api/v2/diagnosis"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(status.as_u16(), 204);
+
+    // SIGTERM: a graceful stop, exit code 0; the log never held the token or the number.
+    #[cfg(unix)]
+    {
+        let pid = server.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(status.success(), "{status}");
+        // The reader thread ends when the pipe closes: read until then.
+        let mut lines = Vec::new();
+        while let Ok(line) = server.log.recv_timeout(Duration::from_secs(10)) {
+            lines.push(line);
+        }
+        let log = lines.join("\n");
+        assert!(log.contains("stopped"), "{log}");
+        assert!(!log.contains(token.trim()), "the admin token must never be logged");
+        assert!(!log.contains(&number), "processing numbers must never be logged");
+    }
+}
