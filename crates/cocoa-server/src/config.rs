@@ -81,11 +81,14 @@ pub struct NumbersConfig {
 
 impl Default for NumbersConfig {
     fn default() -> Self {
-        Self { default_lifetime_minutes: 24 * 60, grace_period_hours: 48 }
+        Self {
+            default_lifetime_minutes: 24 * 60,
+            grace_period_hours: 48,
+        }
     }
 }
 
-/// Limits on failed processing-number attempts (see README, "Guessing numbers").
+/// Limits on failed processing-number attempts (see README, "Guessing processing numbers").
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitConfig {
@@ -99,7 +102,11 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { window_seconds: 3600, client_failures_per_window: 10, global_failures_per_window: 1000 }
+        Self {
+            window_seconds: 3600,
+            client_failures_per_window: 10,
+            global_failures_per_window: 1000,
+        }
     }
 }
 
@@ -118,7 +125,9 @@ impl ServerConfig {
     /// process environment).
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(v) = var("COCOA_LISTEN") {
-            self.listen = v.parse().map_err(|e| ConfigError(format!("COCOA_LISTEN={v:?}: {e}")))?;
+            self.listen = v
+                .parse()
+                .map_err(|e| ConfigError(format!("COCOA_LISTEN={v:?}: {e}")))?;
         }
         if let Some(v) = var("COCOA_DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -142,14 +151,17 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let r = &self.registration;
         if r.regions.is_empty() || r.regions.iter().any(|x| x.is_empty()) {
-            return Err(ConfigError("registration.regions needs at least one non-empty region".into()));
+            return Err(ConfigError(
+                "registration.regions needs at least one non-empty region".into(),
+            ));
         }
         if !(1..=100).contains(&r.max_keys) {
             return Err(ConfigError("registration.max_keys must be 1..=100".into()));
         }
-        for (name, [lo, hi]) in
-            [("symptomatic_window", r.symptomatic_window), ("asymptomatic_window", r.asymptomatic_window)]
-        {
+        for (name, [lo, hi]) in [
+            ("symptomatic_window", r.symptomatic_window),
+            ("asymptomatic_window", r.asymptomatic_window),
+        ] {
             if lo > hi || lo < -14 || hi > 14 {
                 return Err(ConfigError(format!(
                     "registration.{name} must be [lo, hi] with -14 <= lo <= hi <= 14"
@@ -157,19 +169,27 @@ impl ServerConfig {
             }
         }
         if !(1..=1440).contains(&self.numbers.default_lifetime_minutes) {
-            return Err(ConfigError("numbers.default_lifetime_minutes must be 1..=1440".into()));
+            return Err(ConfigError(
+                "numbers.default_lifetime_minutes must be 1..=1440".into(),
+            ));
         }
         if self.rate_limit.window_seconds == 0 {
-            return Err(ConfigError("rate_limit.window_seconds must be positive".into()));
+            return Err(ConfigError(
+                "rate_limit.window_seconds must be positive".into(),
+            ));
         }
         if let Some(token) = &self.admin_token {
             if token.len() < 16 {
-                return Err(ConfigError("the admin token must be at least 16 characters".into()));
+                return Err(ConfigError(
+                    "the admin token must be at least 16 characters".into(),
+                ));
             }
         }
         if let Some(key) = &self.number_hmac_key {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ConfigError("number_hmac_key must be 64 hex digits (32 bytes)".into()));
+                return Err(ConfigError(
+                    "number_hmac_key must be 64 hex digits (32 bytes)".into(),
+                ));
             }
         }
         Ok(())
@@ -204,10 +224,15 @@ mod tests {
         .unwrap();
         assert_eq!(c.database_url.as_deref(), Some("postgres://x"));
         assert_eq!(c.registration.regions, ["440", "441"]);
-        assert!(c.apply_env(|k| (k == "COCOA_LISTEN").then(|| "nope".into())).is_err());
+        assert!(c
+            .apply_env(|k| (k == "COCOA_LISTEN").then(|| "nope".into()))
+            .is_err());
         c.registration.symptomatic_window = [5, 1];
         assert!(c.validate().is_err());
-        let mut c = ServerConfig { admin_token: Some("short".into()), ..Default::default() };
+        let mut c = ServerConfig {
+            admin_token: Some("short".into()),
+            ..Default::default()
+        };
         assert!(c.validate().is_err());
         c.admin_token = None;
         c.number_hmac_key = Some("zz".into());

@@ -65,7 +65,14 @@ mod tests {
     #[test]
     fn parse_accepts_exactly_eight_digits() {
         assert!(ProcessingNumber::parse("01234567").is_some());
-        for bad in ["1234567", "123456789", "1234567a", " 1234567", "１２３４５６７８", ""] {
+        for bad in [
+            "1234567",
+            "123456789",
+            "1234567a",
+            " 1234567",
+            "１２３４５６７８",
+            "",
+        ] {
             assert!(ProcessingNumber::parse(bad).is_none(), "{bad}");
         }
     }
@@ -73,8 +80,9 @@ mod tests {
     #[test]
     fn generated_numbers_are_eight_digits_and_spread() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let numbers: std::collections::HashSet<String> =
-            (0..1000).map(|_| ProcessingNumber::generate(&mut rng).0).collect();
+        let numbers: std::collections::HashSet<String> = (0..1000)
+            .map(|_| ProcessingNumber::generate(&mut rng).0)
+            .collect();
         assert!(numbers.len() > 990);
         assert!(numbers.iter().all(|n| ProcessingNumber::parse(n).is_some()));
         assert!(numbers.iter().any(|n| n.starts_with('0')));

@@ -26,7 +26,10 @@ pub struct Rejection {
 }
 
 fn reject(code: &'static str, message: impl Into<String>) -> Rejection {
-    Rejection { code, message: message.into() }
+    Rejection {
+        code,
+        message: message.into(),
+    }
 }
 
 /// A key that passed the request-level checks.
@@ -109,16 +112,25 @@ pub fn prepare(
     rules: &RegistrationConfig,
 ) -> Result<Prepared, Rejection> {
     let number = ProcessingNumber::parse(&request.verification_payload).ok_or_else(|| {
-        reject(codes::PROCESSING_NUMBER_INVALID, "the processing number must be exactly 8 digits")
+        reject(
+            codes::PROCESSING_NUMBER_INVALID,
+            "the processing number must be exactly 8 digits",
+        )
     })?;
     if request.regions.is_empty() {
-        return Err(reject(codes::UNSUPPORTED_REGION, "regions must name at least one region"));
+        return Err(reject(
+            codes::UNSUPPORTED_REGION,
+            "regions must name at least one region",
+        ));
     }
     for region in &request.regions {
         if !rules.regions.contains(region) {
             return Err(reject(
                 codes::UNSUPPORTED_REGION,
-                format!("region {region:?} is not served here (served: {})", rules.regions.join(", ")),
+                format!(
+                    "region {region:?} is not served here (served: {})",
+                    rules.regions.join(", ")
+                ),
             ));
         }
     }
@@ -128,7 +140,11 @@ pub fn prepare(
     if request.keys.is_empty() || request.keys.len() > rules.max_keys {
         return Err(reject(
             codes::INVALID_KEYS,
-            format!("a registration carries 1..={} keys, got {}", rules.max_keys, request.keys.len()),
+            format!(
+                "a registration carries 1..={} keys, got {}",
+                rules.max_keys,
+                request.keys.len()
+            ),
         ));
     }
     if let Some(k) = &request.idempotency_key {
@@ -140,7 +156,10 @@ pub fn prepare(
         }
     }
     let onset = parse_onset_date(&request.onset_of_symptom_or_test_date).ok_or_else(|| {
-        reject(codes::INVALID_ONSET_DATE, "onsetOfSymptomOrTestDate must be an RFC 3339 date-time")
+        reject(
+            codes::INVALID_ONSET_DATE,
+            "onsetOfSymptomOrTestDate must be an RFC 3339 date-time",
+        )
     })?;
     let today = now.date_naive();
     let age = (today - onset).num_days();
@@ -157,21 +176,31 @@ pub fn prepare(
 
     let now_interval = IntervalNumber::from_unix_seconds(now.timestamp().max(0) as u64)
         .map_err(|e| reject(codes::INTERNAL, e.to_string()))?;
-    let oldest = now_interval.day_start().get().saturating_sub(KEY_RETENTION_DAYS * 144);
+    let oldest = now_interval
+        .day_start()
+        .get()
+        .saturating_sub(KEY_RETENTION_DAYS * 144);
     let mut keys = Vec::with_capacity(request.keys.len());
     let mut warnings = Vec::new();
     for (index, wire) in request.keys.iter().enumerate() {
         let bad = |why: String| reject(codes::INVALID_KEYS, format!("keys[{index}]: {why}"));
-        let bytes = STANDARD.decode(&wire.key_data).map_err(|_| bad("keyData is not base64".into()))?;
+        let bytes = STANDARD
+            .decode(&wire.key_data)
+            .map_err(|_| bad("keyData is not base64".into()))?;
         let key = Tek::try_from(bytes.as_slice()).map_err(|e| bad(e.to_string()))?;
         let rolling_start =
             IntervalNumber::from_i64(wire.rolling_start_number).map_err(|e| bad(e.to_string()))?;
-        let rolling_period = RollingPeriod::new(wire.rolling_period).map_err(|e| bad(e.to_string()))?;
+        let rolling_period =
+            RollingPeriod::new(wire.rolling_period).map_err(|e| bad(e.to_string()))?;
         let report_type = match wire.report_type.unwrap_or(1) {
             0 | 1 => ReportType::ConfirmedTest,
             2 => ReportType::ConfirmedClinicalDiagnosis,
             3 => ReportType::SelfReport,
-            other => return Err(bad(format!("reportType {other} cannot be uploaded by a phone"))),
+            other => {
+                return Err(bad(format!(
+                    "reportType {other} cannot be uploaded by a phone"
+                )))
+            }
         };
         if rolling_start > now_interval {
             return Err(bad("rollingStartNumber is in the future".into()));
@@ -180,15 +209,27 @@ pub fn prepare(
             warnings.push(KeyWarning {
                 index,
                 code: "key_too_old".into(),
-                message: format!("keys[{index}] is older than {KEY_RETENTION_DAYS} days and was dropped"),
+                message: format!(
+                    "keys[{index}] is older than {KEY_RETENTION_DAYS} days and was dropped"
+                ),
             });
             continue;
         }
-        keys.push(CandidateKey { index, key, rolling_start, rolling_period, report_type, wire: wire.clone() });
+        keys.push(CandidateKey {
+            index,
+            key,
+            rolling_start,
+            rolling_period,
+            report_type,
+            wire: wire.clone(),
+        });
     }
     check_overlaps(&keys)?;
 
-    let mut sorted: Vec<_> = keys.iter().map(|k| (k.key.to_bytes(), k.rolling_start, k.rolling_period)).collect();
+    let mut sorted: Vec<_> = keys
+        .iter()
+        .map(|k| (k.key.to_bytes(), k.rolling_start, k.rolling_period))
+        .collect();
     sorted.sort();
     let mut hash = Sha256::new();
     for (key, start, period) in &sorted {
@@ -215,7 +256,12 @@ pub fn prepare(
 fn check_overlaps(keys: &[CandidateKey]) -> Result<(), Rejection> {
     let mut spans: Vec<(u64, u64)> = keys
         .iter()
-        .map(|k| (u64::from(k.rolling_start.get()), u64::from(k.rolling_start.get()) + u64::from(k.rolling_period.get())))
+        .map(|k| {
+            (
+                u64::from(k.rolling_start.get()),
+                u64::from(k.rolling_start.get()) + u64::from(k.rolling_period.get()),
+            )
+        })
         .collect();
     spans.sort();
     let mut same_start = 1;
@@ -224,7 +270,10 @@ fn check_overlaps(keys: &[CandidateKey]) -> Result<(), Rejection> {
         if s1 == s0 {
             same_start += 1;
             if same_start > 3 {
-                return Err(reject(codes::INVALID_KEYS, format!("more than 3 keys start at interval {s0}")));
+                return Err(reject(
+                    codes::INVALID_KEYS,
+                    format!("more than 3 keys start at interval {s0}"),
+                ));
             }
         } else {
             same_start = 1;
@@ -241,7 +290,10 @@ fn check_overlaps(keys: &[CandidateKey]) -> Result<(), Rejection> {
     let mut last_start = None;
     for (s, e) in spans {
         if last_start != Some(s) && s < max_end {
-            return Err(reject(codes::INVALID_KEYS, format!("the key starting at interval {s} overlaps another key")));
+            return Err(reject(
+                codes::INVALID_KEYS,
+                format!("the key starting at interval {s} overlaps another key"),
+            ));
         }
         last_start = Some(s);
         max_end = max_end.max(e);
@@ -269,11 +321,17 @@ pub fn accept(
     let mut accepted_wire_keys = Vec::new();
     for k in &prepared.keys {
         let dsos = i64::from(k.rolling_start.utc_day()) - onset_day;
-        let Some(days_since_onset) = i32::try_from(dsos).ok().and_then(|d| DaysSinceOnset::new(d).ok()) else {
+        let Some(days_since_onset) = i32::try_from(dsos)
+            .ok()
+            .and_then(|d| DaysSinceOnset::new(d).ok())
+        else {
             warnings.push(KeyWarning {
                 index: k.index,
                 code: "days_since_onset_out_of_range".into(),
-                message: format!("keys[{}] is {dsos} days from the onset, beyond 14, and was dropped", k.index),
+                message: format!(
+                    "keys[{}] is {dsos} days from the onset, beyond 14, and was dropped",
+                    k.index
+                ),
             });
             continue;
         };
@@ -291,7 +349,11 @@ pub fn accept(
         let end = (i64::from(k.rolling_start.get()) + i64::from(k.rolling_period.get())) * 600;
         // A key still valid at upload must not be seen until it has expired, plus a margin;
         // other keys are released at the top of the upload hour, hiding arrival order.
-        let release_at = if end > uploaded_at.timestamp() { end + STILL_VALID_HOLD_BACK_SECONDS } else { hour_start };
+        let release_at = if end > uploaded_at.timestamp() {
+            end + STILL_VALID_HOLD_BACK_SECONDS
+        } else {
+            hour_start
+        };
         for region in &prepared.regions {
             keys.push(NewKey {
                 region: region.clone(),
@@ -312,7 +374,11 @@ pub fn accept(
             "none of the keys falls within the infectious window of the onset or test date",
         ));
     }
-    Ok(Accepted { keys, accepted_wire_keys, warnings })
+    Ok(Accepted {
+        keys,
+        accepted_wire_keys,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -362,7 +428,10 @@ mod tests {
 
     #[test]
     fn onset_dates_keep_their_calendar_day() {
-        assert_eq!(parse_onset_date("2022-08-01T00:00:00.000+09:00"), Some(date(1)));
+        assert_eq!(
+            parse_onset_date("2022-08-01T00:00:00.000+09:00"),
+            Some(date(1))
+        );
         assert_eq!(parse_onset_date("2022-08-01T23:00:00Z"), Some(date(1)));
         assert_eq!(parse_onset_date("2022-08-01"), Some(date(1)));
         assert_eq!(parse_onset_date("yesterday"), None);
@@ -380,9 +449,15 @@ mod tests {
         assert_eq!(a.warnings[0].index, 0);
         assert_eq!(a.warnings[0].code, "outside_infectious_window");
         // Past keys are released at the top of the upload hour; today's key after its end + 2 h.
-        let hour = Utc.with_ymd_and_hms(2022, 8, 10, 5, 0, 0).unwrap().timestamp();
+        let hour = Utc
+            .with_ymd_and_hms(2022, 8, 10, 5, 0, 0)
+            .unwrap()
+            .timestamp();
         assert!(a.keys[..8].iter().all(|k| k.release_at == hour));
-        let end_of_today = Utc.with_ymd_and_hms(2022, 8, 11, 0, 0, 0).unwrap().timestamp();
+        let end_of_today = Utc
+            .with_ymd_and_hms(2022, 8, 11, 0, 0, 0)
+            .unwrap()
+            .timestamp();
         assert_eq!(a.keys[8].release_at, end_of_today + 2 * 3600);
     }
 
@@ -397,7 +472,10 @@ mod tests {
         assert_eq!(a.keys.len(), 9);
         assert_eq!(a.warnings.len(), 1);
         // The health centre said symptoms began on 9 August: its date wins, symptomatic window.
-        let dates = NumberDates { symptom_onset_day: Some(epoch_day(date(9))), test_day: None };
+        let dates = NumberDates {
+            symptom_onset_day: Some(epoch_day(date(9))),
+            test_day: None,
+        };
         let a = accept(&p, dates, now(), &rules()).unwrap();
         assert_eq!(a.keys.first().unwrap().days_since_onset.get(), -3);
         assert_eq!(a.keys.len(), 5); // 6..=10 Aug
@@ -406,32 +484,124 @@ mod tests {
     #[test]
     fn no_key_in_window_is_a_rejection() {
         let p = prepare(&request(vec![key(1, date(1))]), now(), &rules()).unwrap();
-        let dates = NumberDates { symptom_onset_day: None, test_day: Some(epoch_day(date(9))) };
-        assert_eq!(accept(&p, dates, now(), &rules()).unwrap_err().code, codes::NO_KEYS_IN_WINDOW);
+        let dates = NumberDates {
+            symptom_onset_day: None,
+            test_day: Some(epoch_day(date(9))),
+        };
+        assert_eq!(
+            accept(&p, dates, now(), &rules()).unwrap_err().code,
+            codes::NO_KEYS_IN_WINDOW
+        );
     }
 
     #[test]
     fn request_level_rejections() {
         let ok = vec![key(1, date(5))];
         let cases: Vec<(DiagnosisRequest, &str)> = vec![
-            ({ let mut r = request(ok.clone()); r.verification_payload = "1234567".into(); r }, codes::PROCESSING_NUMBER_INVALID),
-            ({ let mut r = request(ok.clone()); r.regions = vec!["999".into()]; r }, codes::UNSUPPORTED_REGION),
-            ({ let mut r = request(ok.clone()); r.regions = vec![]; r }, codes::UNSUPPORTED_REGION),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.verification_payload = "1234567".into();
+                    r
+                },
+                codes::PROCESSING_NUMBER_INVALID,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.regions = vec!["999".into()];
+                    r
+                },
+                codes::UNSUPPORTED_REGION,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.regions = vec![];
+                    r
+                },
+                codes::UNSUPPORTED_REGION,
+            ),
             (request(vec![]), codes::INVALID_KEYS),
-            (request((0..31).map(|i| key(i, date(5))).collect()), codes::INVALID_KEYS),
-            (request(vec![DiagnosisRequestKey { key_data: "AAAA".into(), ..key(1, date(5)) }]), codes::INVALID_KEYS),
-            (request(vec![DiagnosisRequestKey { key_data: "!!".into(), ..key(1, date(5)) }]), codes::INVALID_KEYS),
-            (request(vec![DiagnosisRequestKey { rolling_period: 145, ..key(1, date(5)) }]), codes::INVALID_KEYS),
-            (request(vec![DiagnosisRequestKey { rolling_period: 0, ..key(1, date(5)) }]), codes::INVALID_KEYS),
+            (
+                request((0..31).map(|i| key(i, date(5))).collect()),
+                codes::INVALID_KEYS,
+            ),
+            (
+                request(vec![DiagnosisRequestKey {
+                    key_data: "AAAA".into(),
+                    ..key(1, date(5))
+                }]),
+                codes::INVALID_KEYS,
+            ),
+            (
+                request(vec![DiagnosisRequestKey {
+                    key_data: "!!".into(),
+                    ..key(1, date(5))
+                }]),
+                codes::INVALID_KEYS,
+            ),
+            (
+                request(vec![DiagnosisRequestKey {
+                    rolling_period: 145,
+                    ..key(1, date(5))
+                }]),
+                codes::INVALID_KEYS,
+            ),
+            (
+                request(vec![DiagnosisRequestKey {
+                    rolling_period: 0,
+                    ..key(1, date(5))
+                }]),
+                codes::INVALID_KEYS,
+            ),
             (request(vec![key(1, date(11))]), codes::INVALID_KEYS),
-            (request(vec![DiagnosisRequestKey { report_type: Some(5), ..key(1, date(5)) }]), codes::INVALID_KEYS),
-            ({ let mut r = request(ok.clone()); r.onset_of_symptom_or_test_date = "2022-06-01T00:00:00Z".into(); r }, codes::INVALID_ONSET_DATE),
-            ({ let mut r = request(ok.clone()); r.onset_of_symptom_or_test_date = "2022-08-13T00:00:00Z".into(); r }, codes::INVALID_ONSET_DATE),
-            ({ let mut r = request(ok.clone()); r.onset_of_symptom_or_test_date = "soon".into(); r }, codes::INVALID_ONSET_DATE),
-            ({ let mut r = request(ok.clone()); r.idempotency_key = Some("x".repeat(129)); r }, codes::BAD_REQUEST),
+            (
+                request(vec![DiagnosisRequestKey {
+                    report_type: Some(5),
+                    ..key(1, date(5))
+                }]),
+                codes::INVALID_KEYS,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.onset_of_symptom_or_test_date = "2022-06-01T00:00:00Z".into();
+                    r
+                },
+                codes::INVALID_ONSET_DATE,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.onset_of_symptom_or_test_date = "2022-08-13T00:00:00Z".into();
+                    r
+                },
+                codes::INVALID_ONSET_DATE,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.onset_of_symptom_or_test_date = "soon".into();
+                    r
+                },
+                codes::INVALID_ONSET_DATE,
+            ),
+            (
+                {
+                    let mut r = request(ok.clone());
+                    r.idempotency_key = Some("x".repeat(129));
+                    r
+                },
+                codes::BAD_REQUEST,
+            ),
         ];
         for (r, code) in cases {
-            assert_eq!(prepare(&r, now(), &rules()).unwrap_err().code, code, "{r:?}");
+            assert_eq!(
+                prepare(&r, now(), &rules()).unwrap_err().code,
+                code,
+                "{r:?}"
+            );
         }
     }
 
@@ -444,28 +614,67 @@ mod tests {
             ..key(i, d)
         };
         // Consecutive partial keys are fine; three keys sharing a start are fine; four are not.
-        assert!(prepare(&request(vec![half(1, 0, 72), half(2, 72, 72)]), now(), &rules()).is_ok());
-        assert!(prepare(&request(vec![half(1, 0, 144), half(2, 0, 144), half(3, 0, 144)]), now(), &rules()).is_ok());
+        assert!(prepare(
+            &request(vec![half(1, 0, 72), half(2, 72, 72)]),
+            now(),
+            &rules()
+        )
+        .is_ok());
+        assert!(prepare(
+            &request(vec![half(1, 0, 144), half(2, 0, 144), half(3, 0, 144)]),
+            now(),
+            &rules()
+        )
+        .is_ok());
         let four = request((1..=4).map(|i| half(i, 0, 144)).collect());
-        assert_eq!(prepare(&four, now(), &rules()).unwrap_err().code, codes::INVALID_KEYS);
+        assert_eq!(
+            prepare(&four, now(), &rules()).unwrap_err().code,
+            codes::INVALID_KEYS
+        );
         // Overlap with a different start.
         let overlap = request(vec![half(1, 0, 100), half(2, 72, 72)]);
-        assert_eq!(prepare(&overlap, now(), &rules()).unwrap_err().code, codes::INVALID_KEYS);
+        assert_eq!(
+            prepare(&overlap, now(), &rules()).unwrap_err().code,
+            codes::INVALID_KEYS
+        );
         // A long key sharing a start with a short one still overlaps the next key.
         let hidden = request(vec![half(1, 0, 10), half(2, 0, 144), half(3, 72, 72)]);
-        assert_eq!(prepare(&hidden, now(), &rules()).unwrap_err().code, codes::INVALID_KEYS);
+        assert_eq!(
+            prepare(&hidden, now(), &rules()).unwrap_err().code,
+            codes::INVALID_KEYS
+        );
     }
 
     #[test]
     fn old_keys_are_dropped_with_a_warning_and_hashes_ignore_order() {
         let old = key(1, NaiveDate::from_ymd_opt(2022, 7, 20).unwrap());
-        let p = prepare(&request(vec![old.clone(), key(2, date(5))]), now(), &rules()).unwrap();
+        let p = prepare(
+            &request(vec![old.clone(), key(2, date(5))]),
+            now(),
+            &rules(),
+        )
+        .unwrap();
         assert_eq!(p.keys.len(), 1);
         assert_eq!(p.warnings[0].code, "key_too_old");
-        let a = prepare(&request(vec![key(1, date(4)), key(2, date(5))]), now(), &rules()).unwrap();
-        let b = prepare(&request(vec![key(2, date(5)), key(1, date(4))]), now(), &rules()).unwrap();
+        let a = prepare(
+            &request(vec![key(1, date(4)), key(2, date(5))]),
+            now(),
+            &rules(),
+        )
+        .unwrap();
+        let b = prepare(
+            &request(vec![key(2, date(5)), key(1, date(4))]),
+            now(),
+            &rules(),
+        )
+        .unwrap();
         assert_eq!(a.request_hash, b.request_hash);
-        let c = prepare(&request(vec![key(3, date(5)), key(1, date(4))]), now(), &rules()).unwrap();
+        let c = prepare(
+            &request(vec![key(3, date(5)), key(1, date(4))]),
+            now(),
+            &rules(),
+        )
+        .unwrap();
         assert_ne!(a.request_hash, c.request_hash);
     }
 }

@@ -22,7 +22,10 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 /// A configured server, ready to serve.
@@ -51,7 +54,13 @@ impl App {
             None => format!("sqlite://{}", config.data_dir.join("cocoa.db").display()),
         };
         let store = store::open(&url).await?;
-        Self::with_store(config, store, clock, StdRng::from_rng(OsRng).expect("the OS RNG works")).await
+        Self::with_store(
+            config,
+            store,
+            clock,
+            StdRng::from_rng(OsRng).expect("the OS RNG works"),
+        )
+        .await
     }
 
     /// Builds the server on a given store and RNG (tests and simulations seed the RNG).
@@ -97,7 +106,9 @@ impl App {
             latencies: LatencySamples::default(),
             rng: Mutex::new(rng),
         };
-        Ok(Self { state: Arc::new(state) })
+        Ok(Self {
+            state: Arc::new(state),
+        })
     }
 
     /// The router, for serving or for calling handlers directly in tests.
@@ -141,8 +152,12 @@ impl App {
                 }
             })
         };
-        let service = self.router().into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service).with_graceful_shutdown(shutdown).await;
+        let service = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
         housekeeping.abort();
         served
     }
@@ -156,7 +171,10 @@ fn decode_hex32(hex: &str) -> [u8; 32] {
 /// Reads the admin token from `path`, or creates it there (mode 0600). Logs the path, never the
 /// token.
 fn load_or_create_token(path: &Path, rng: &mut StdRng) -> Result<AdminToken, StartError> {
-    let io = |source| StartError::Io { path: path.display().to_string(), source };
+    let io = |source| StartError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().len() >= 16 => {
             tracing::info!(path = %path.display(), "admin token read from file");

@@ -26,7 +26,9 @@ impl TestDatabase {
                 std::env::var_os("CI").is_none(),
                 "{TEST_DATABASE_URL_VAR} must point at PostgreSQL when CI is set"
             );
-            eprintln!("{TEST_DATABASE_URL_VAR} is not set: skipping the PostgreSQL part of this test");
+            eprintln!(
+                "{TEST_DATABASE_URL_VAR} is not set: skipping the PostgreSQL part of this test"
+            );
             return None;
         };
         let name = format!("cocoa_test_{:016x}", rand::random::<u64>());
@@ -39,13 +41,19 @@ impl TestDatabase {
             .expect("create a test database");
         let _ = admin.close().await;
         let url = with_database(&admin_url, &name);
-        Some(Self { url, admin_url, name })
+        Some(Self {
+            url,
+            admin_url,
+            name,
+        })
     }
 }
 
 /// The same server URL naming another database.
 fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let base = match base[scheme_end..].find('/') {
         Some(slash) => &base[..scheme_end + slash],
@@ -63,7 +71,10 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside any runtime guarantee: use a private one on a plain thread.
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
                 let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
                 sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -81,8 +92,17 @@ mod tests {
     #[test]
     fn database_urls_are_rewritten() {
         use super::with_database;
-        assert_eq!(with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h:5432", "x"), "postgres://u@h:5432/x");
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

@@ -30,8 +30,18 @@ impl Fixture {
 
     async fn with(backend: Backend, tweak: impl FnOnce(&mut cocoa_server::ServerConfig)) -> Self {
         let clock = Arc::new(ManualClock::new(start_time()));
-        let server = Server::start(backend.store.clone(), clock.clone() as Arc<dyn Clock>, tweak).await;
-        Self { server, clock, backend, http: reqwest::Client::new() }
+        let server = Server::start(
+            backend.store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+            tweak,
+        )
+        .await;
+        Self {
+            server,
+            clock,
+            backend,
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn issue(&self, body: Value) -> (StatusCode, Value) {
@@ -50,11 +60,22 @@ impl Fixture {
     async fn number(&self) -> String {
         let (status, body) = self.issue(json!({})).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["processingNumbers"][0]["processingNumber"].as_str().unwrap().to_owned()
+        body["processingNumbers"][0]["processingNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
-    async fn put(&self, version: &str, body: &Value, chaff: bool) -> (StatusCode, Value, reqwest::header::HeaderMap) {
-        let mut request = self.http.put(self.server.url(&format!("/api/{version}/diagnosis"))).json(body);
+    async fn put(
+        &self,
+        version: &str,
+        body: &Value,
+        chaff: bool,
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let mut request = self
+            .http
+            .put(self.server.url(&format!("/api/{version}/diagnosis")))
+            .json(body);
         if chaff {
             request = request.header("X-Chaff", "1");
         }
@@ -62,7 +83,11 @@ impl Fixture {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+            headers,
+        )
     }
 
     async fn stored_keys(&self) -> usize {
@@ -71,7 +96,10 @@ impl Fixture {
 }
 
 fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0).unwrap().timestamp() / 600
+    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
+        .unwrap()
+        .timestamp()
+        / 600
 }
 
 /// A registration with keys for 1..=10 August (onset 5 August, symptomatic).
@@ -109,11 +137,23 @@ async fn issuing_numbers_needs_the_token_and_valid_values() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "unauthorized");
-        let r = f.http.post(&url).bearer_auth("wrong-token-0123456789").send().await.unwrap();
+        let r = f
+            .http
+            .post(&url)
+            .bearer_auth("wrong-token-0123456789")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
         // No body at all: one number, 24 hours.
-        let r = f.http.post(&url).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        let r = f
+            .http
+            .post(&url)
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let body: Value = r.json().await.unwrap();
         let numbers = body["processingNumbers"].as_array().unwrap();
@@ -122,11 +162,16 @@ async fn issuing_numbers_needs_the_token_and_valid_values() {
         assert!(n.len() == 8 && n.bytes().all(|b| b.is_ascii_digit()));
         assert_eq!(numbers[0]["expiresAt"], "2022-08-11T05:30:00Z");
 
-        let (status, body) = f.issue(json!({"count": 100, "lifetimeMinutes": 60, "testDate": "2022-08-09"})).await;
+        let (status, body) = f
+            .issue(json!({"count": 100, "lifetimeMinutes": 60, "testDate": "2022-08-09"}))
+            .await;
         assert_eq!(status, StatusCode::CREATED);
         let numbers = body["processingNumbers"].as_array().unwrap();
         assert_eq!(numbers.len(), 100);
-        let distinct: std::collections::HashSet<_> = numbers.iter().map(|n| n["processingNumber"].clone()).collect();
+        let distinct: std::collections::HashSet<_> = numbers
+            .iter()
+            .map(|n| n["processingNumber"].clone())
+            .collect();
         assert_eq!(distinct.len(), 100);
         assert_eq!(numbers[0]["expiresAt"], "2022-08-10T06:30:00Z");
 
@@ -166,12 +211,21 @@ async fn registration_v2_and_v3_with_warnings_and_release_times() {
         assert_eq!(body["padding"], Value::Null);
         assert_eq!(body["idempotency_key"], "attempt-100");
         assert_eq!(body["keys"].as_array().unwrap().len(), 9);
-        assert_eq!(body["warnings"], json!([{"index": 0, "code": "outside_infectious_window",
-            "message": "keys[0] is -4 days from the onset, outside the infectious window -3..=10, and was dropped"}]));
+        assert_eq!(
+            body["warnings"],
+            json!([{"index": 0, "code": "outside_infectious_window",
+            "message": "keys[0] is -4 days from the onset, outside the infectious window -3..=10, and was dropped"}])
+        );
 
         let keys = f.backend.store.all_keys().await.unwrap();
-        let hour = Utc.with_ymd_and_hms(2022, 8, 10, 5, 0, 0).unwrap().timestamp();
-        let held = Utc.with_ymd_and_hms(2022, 8, 11, 2, 0, 0).unwrap().timestamp();
+        let hour = Utc
+            .with_ymd_and_hms(2022, 8, 10, 5, 0, 0)
+            .unwrap()
+            .timestamp();
+        let held = Utc
+            .with_ymd_and_hms(2022, 8, 11, 2, 0, 0)
+            .unwrap()
+            .timestamp();
         for k in &keys {
             let today = k.key.rolling_start.get() as i64 == interval_of_day(10);
             assert_eq!(k.key.release_at, if today { held } else { hour });
@@ -185,24 +239,51 @@ async fn number_errors_are_distinct_and_406() {
         let f = Fixture::new(backend).await;
         let mut body = registration("1234567", 0);
         let (status, err, _) = f.put("v2", &body, false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_ACCEPTABLE, Some("processing_number_invalid")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (
+                StatusCode::NOT_ACCEPTABLE,
+                Some("processing_number_invalid")
+            )
+        );
         body["verificationPayload"] = json!("99999999");
         let (status, err, _) = f.put("v2", &body, false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_ACCEPTABLE, Some("processing_number_invalid")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (
+                StatusCode::NOT_ACCEPTABLE,
+                Some("processing_number_invalid")
+            )
+        );
 
         // Expired: issued with a one-hour lifetime, used an hour later.
         let (_, issued) = f.issue(json!({"lifetimeMinutes": 60})).await;
-        let expiring = issued["processingNumbers"][0]["processingNumber"].as_str().unwrap().to_owned();
+        let expiring = issued["processingNumbers"][0]["processingNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         f.clock.advance(Duration::minutes(60));
         let (status, err, _) = f.put("v2", &registration(&expiring, 0), false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_ACCEPTABLE, Some("processing_number_expired")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (
+                StatusCode::NOT_ACCEPTABLE,
+                Some("processing_number_expired")
+            )
+        );
         assert!(err["message"].as_str().unwrap().contains("expired"));
 
         // Used by someone else's registration.
         let n = f.number().await;
-        assert_eq!(f.put("v2", &registration(&n, 0), false).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            f.put("v2", &registration(&n, 0), false).await.0,
+            StatusCode::NO_CONTENT
+        );
         let (status, err, _) = f.put("v2", &registration(&n, 50), false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::NOT_ACCEPTABLE, Some("processing_number_used")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (StatusCode::NOT_ACCEPTABLE, Some("processing_number_used"))
+        );
     }
 }
 
@@ -252,7 +333,10 @@ async fn malformed_requests_are_400_and_large_ones_413() {
         let mut huge = good.clone();
         huge["padding"] = json!("x".repeat(70 * 1024));
         let (status, err, _) = f.put("v2", &huge, false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, Some("payload_too_large"))
+        );
         // None of this used the number.
         assert_eq!(f.put("v2", &good, false).await.0, StatusCode::NO_CONTENT);
         assert_eq!(f.stored_keys().await, 9);
@@ -260,7 +344,12 @@ async fn malformed_requests_are_400_and_large_ones_413() {
         let r = f.http.get(f.server.url("/nope")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert_eq!(r.json::<Value>().await.unwrap()["error"], "not_found");
-        let r = f.http.get(f.server.url("/api/v2/diagnosis")).send().await.unwrap();
+        let r = f
+            .http
+            .get(f.server.url("/api/v2/diagnosis"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
         let r = f.http.get(f.server.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
@@ -282,6 +371,15 @@ async fn retries_after_success_answer_success_without_storing_twice() {
         let (status, echo, _) = f.put("v3", &again, false).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(echo["keys"].as_array().unwrap().len(), 9);
+        // The same idempotency key with other keys is another registration: refused, not
+        // falsely acknowledged.
+        let mut changed = registration(&n, 77);
+        changed["idempotency_key"] = body["idempotency_key"].clone();
+        let (status, err, _) = f.put("v2", &changed, false).await;
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (StatusCode::NOT_ACCEPTABLE, Some("processing_number_used"))
+        );
         assert_eq!(f.stored_keys().await, 9);
     }
 }
@@ -315,8 +413,14 @@ async fn a_storage_failure_is_503_and_leaves_the_number_usable() {
         let body = registration(&n, 0);
         f.backend.break_key_inserts().await;
         let (status, err, _) = f.put("v2", &body, false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable")));
-        assert!(!err["message"].as_str().unwrap().contains("injected"), "internals must not leak");
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable"))
+        );
+        assert!(
+            !err["message"].as_str().unwrap().contains("injected"),
+            "internals must not leak"
+        );
         f.backend.repair_key_inserts().await;
         assert_eq!(f.put("v2", &body, false).await.0, StatusCode::NO_CONTENT);
         assert_eq!(f.stored_keys().await, 9);
@@ -335,8 +439,14 @@ async fn many_phones_racing_for_one_number_one_wins() {
             async move { http.put(url).json(&body).send().await.unwrap().status() }
         });
         let statuses = futures::future::join_all(requests).await;
-        let won = statuses.iter().filter(|s| **s == StatusCode::NO_CONTENT).count();
-        let lost = statuses.iter().filter(|s| **s == StatusCode::NOT_ACCEPTABLE).count();
+        let won = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NO_CONTENT)
+            .count();
+        let lost = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::NOT_ACCEPTABLE)
+            .count();
         assert_eq!((won, lost), (1, 15), "{}: {statuses:?}", f.backend.name);
         assert_eq!(f.stored_keys().await, 9);
     }
@@ -352,17 +462,28 @@ async fn failed_attempts_are_rate_limited_per_client() {
         .await;
         let good = f.number().await;
         for i in 0..3 {
-            let (status, _, _) = f.put("v2", &registration(&format!("1111111{i}"), 0), false).await;
+            let (status, _, _) = f
+                .put("v2", &registration(&format!("1111111{i}"), 0), false)
+                .await;
             assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
         }
         let (status, err, headers) = f.put("v2", &registration("22222222", 0), false).await;
-        assert_eq!((status, err["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited")));
+        assert_eq!(
+            (status, err["error"].as_str()),
+            (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+        );
         // 05:30 is the start of a 10-minute window: wait the whole window.
         assert_eq!(headers["retry-after"], "600");
         // While limited, even a good number waits: a guess must not learn it was right.
-        assert_eq!(f.put("v2", &registration(&good, 0), false).await.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            f.put("v2", &registration(&good, 0), false).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
         f.clock.advance(Duration::minutes(10));
-        assert_eq!(f.put("v2", &registration(&good, 0), false).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            f.put("v2", &registration(&good, 0), false).await.0,
+            StatusCode::NO_CONTENT
+        );
     }
 }
 
@@ -371,7 +492,10 @@ async fn housekeeping_purges_numbers_after_the_grace_period() {
     for backend in Backend::all().await {
         let f = Fixture::new(backend).await;
         let used = f.number().await;
-        assert_eq!(f.put("v2", &registration(&used, 0), false).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(
+            f.put("v2", &registration(&used, 0), false).await.0,
+            StatusCode::NO_CONTENT
+        );
         let _live = f.number().await;
         // Default: 24 h lifetime, 48 h grace. After 48 h the used one goes; the live one expired
         // at 24 h and goes at 72 h.
@@ -380,6 +504,10 @@ async fn housekeeping_purges_numbers_after_the_grace_period() {
         f.clock.advance(Duration::hours(24));
         assert_eq!(f.server.app.purge_numbers().await.unwrap(), 1);
         assert_eq!(f.backend.store.count_numbers().await.unwrap(), 0);
-        assert_eq!(f.stored_keys().await, 9, "purging numbers never touches keys");
+        assert_eq!(
+            f.stored_keys().await,
+            9,
+            "purging numbers never touches keys"
+        );
     }
 }

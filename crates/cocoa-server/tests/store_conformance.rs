@@ -16,12 +16,20 @@ fn number(tag: u8, expires_at: i64) -> NewNumber {
         tag: vec![tag; 32],
         created_at: NOW - 60,
         expires_at,
-        dates: NumberDates { symptom_onset_day: Some(19_200), test_day: None },
+        dates: NumberDates {
+            symptom_onset_day: Some(19_200),
+            test_day: None,
+        },
     }
 }
 
 fn claim(tag: u8, request: u8, idempotency: Option<u8>) -> Claim {
-    Claim { tag: vec![tag; 32], now: NOW, request_hash: vec![request; 32], idempotency_hash: idempotency.map(|i| vec![i; 32]) }
+    Claim {
+        tag: vec![tag; 32],
+        now: NOW,
+        request_hash: vec![request; 32],
+        idempotency_hash: idempotency.map(|i| vec![i; 32]),
+    }
 }
 
 fn key(i: u8) -> NewKey {
@@ -37,7 +45,11 @@ fn key(i: u8) -> NewKey {
 }
 
 fn accepted(keys: Vec<NewKey>) -> Accepted {
-    Accepted { keys, accepted_wire_keys: vec![], warnings: vec![] }
+    Accepted {
+        keys,
+        accepted_wire_keys: vec![],
+        warnings: vec![],
+    }
 }
 
 #[tokio::test]
@@ -54,9 +66,20 @@ async fn secrets_first_writer_wins() {
 #[tokio::test]
 async fn numbers_insert_all_or_none() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW + 3600), number(2, NOW + 3600)]).await.unwrap();
-        let err = b.store.insert_numbers(&[number(3, NOW + 3600), number(1, NOW + 3600)]).await.unwrap_err();
-        assert!(matches!(err, StoreError::DuplicateNumber), "{}: {err}", b.name);
+        b.store
+            .insert_numbers(&[number(1, NOW + 3600), number(2, NOW + 3600)])
+            .await
+            .unwrap();
+        let err = b
+            .store
+            .insert_numbers(&[number(3, NOW + 3600), number(1, NOW + 3600)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::DuplicateNumber),
+            "{}: {err}",
+            b.name
+        );
         assert_eq!(b.store.count_numbers().await.unwrap(), 2, "{}", b.name);
         b.store.health().await.unwrap();
     }
@@ -65,60 +88,131 @@ async fn numbers_insert_all_or_none() {
 #[tokio::test]
 async fn register_claims_once_and_stores_keys_with_the_numbers_dates() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW + 3600)]).await.unwrap();
+        b.store
+            .insert_numbers(&[number(1, NOW + 3600)])
+            .await
+            .unwrap();
         let seen = std::sync::Mutex::new(None);
         let accept = |dates: NumberDates| {
             *seen.lock().unwrap() = Some(dates);
             Ok(accepted(vec![key(1), key(2)]))
         };
-        let outcome = b.store.register(&claim(1, 7, Some(9)), &accept).await.unwrap();
-        assert!(matches!(outcome, RegisterOutcome::Registered(_)), "{}: {outcome:?}", b.name);
-        assert_eq!(seen.lock().unwrap().unwrap().symptom_onset_day, Some(19_200));
+        let outcome = b
+            .store
+            .register(&claim(1, 7, Some(9)), &accept)
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, RegisterOutcome::Registered(_)),
+            "{}: {outcome:?}",
+            b.name
+        );
+        assert_eq!(
+            seen.lock().unwrap().unwrap().symptom_onset_day,
+            Some(19_200)
+        );
         let stored = b.store.all_keys().await.unwrap();
-        assert_eq!(stored.iter().map(|k| k.key.clone()).collect::<Vec<_>>(), vec![key(1), key(2)], "{}", b.name);
+        assert_eq!(
+            stored.iter().map(|k| k.key.clone()).collect::<Vec<_>>(),
+            vec![key(1), key(2)],
+            "{}",
+            b.name
+        );
 
-        // Retries: same idempotency key (even with other keys), or same keys without one.
-        for retry in [claim(1, 8, Some(9)), claim(1, 7, None), claim(1, 7, Some(10))] {
+        // Retries: the same keys, with the same idempotency key, none, or a fresh one.
+        for retry in [
+            claim(1, 7, Some(9)),
+            claim(1, 7, None),
+            claim(1, 7, Some(10)),
+        ] {
             let outcome = b.store.register(&retry, &accept).await.unwrap();
-            assert!(matches!(outcome, RegisterOutcome::Replayed(d) if d.symptom_onset_day == Some(19_200)), "{}: {outcome:?}", b.name);
+            assert!(
+                matches!(outcome, RegisterOutcome::Replayed(d) if d.symptom_onset_day == Some(19_200)),
+                "{}: {outcome:?}",
+                b.name
+            );
         }
-        // A different registration with the used number.
-        let outcome = b.store.register(&claim(1, 8, Some(10)), &accept).await.unwrap();
-        assert!(matches!(outcome, RegisterOutcome::Used), "{}: {outcome:?}", b.name);
-        assert_eq!(b.store.all_keys().await.unwrap().len(), 2, "{}: nothing stored twice", b.name);
+        // A different registration with the used number, even under the same idempotency key:
+        // its keys were never stored, so it must not be told they were.
+        for other in [claim(1, 8, Some(10)), claim(1, 8, Some(9))] {
+            let outcome = b.store.register(&other, &accept).await.unwrap();
+            assert!(
+                matches!(outcome, RegisterOutcome::Used),
+                "{}: {outcome:?}",
+                b.name
+            );
+        }
+        assert_eq!(
+            b.store.all_keys().await.unwrap().len(),
+            2,
+            "{}: nothing stored twice",
+            b.name
+        );
     }
 }
 
 #[tokio::test]
 async fn invalid_and_expired_numbers_are_told_apart() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW), number(2, NOW + 1)]).await.unwrap();
+        b.store
+            .insert_numbers(&[number(1, NOW), number(2, NOW + 1)])
+            .await
+            .unwrap();
         let accept = |_: NumberDates| Ok(accepted(vec![key(1)]));
-        assert!(matches!(b.store.register(&claim(9, 1, None), &accept).await.unwrap(), RegisterOutcome::Invalid));
+        assert!(matches!(
+            b.store.register(&claim(9, 1, None), &accept).await.unwrap(),
+            RegisterOutcome::Invalid
+        ));
         // Expiry is exclusive: a number expiring at NOW no longer works at NOW.
-        assert!(matches!(b.store.register(&claim(1, 1, None), &accept).await.unwrap(), RegisterOutcome::Expired));
-        assert!(matches!(b.store.register(&claim(2, 1, None), &accept).await.unwrap(), RegisterOutcome::Registered(_)));
+        assert!(matches!(
+            b.store.register(&claim(1, 1, None), &accept).await.unwrap(),
+            RegisterOutcome::Expired
+        ));
+        assert!(matches!(
+            b.store.register(&claim(2, 1, None), &accept).await.unwrap(),
+            RegisterOutcome::Registered(_)
+        ));
     }
 }
 
 #[tokio::test]
 async fn a_refusal_or_a_failure_leaves_the_number_unclaimed() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW + 3600)]).await.unwrap();
-        let refuse = |_: NumberDates| Err(Rejection { code: "no_keys_in_infectious_window", message: "none".into() });
+        b.store
+            .insert_numbers(&[number(1, NOW + 3600)])
+            .await
+            .unwrap();
+        let refuse = |_: NumberDates| {
+            Err(Rejection {
+                code: "no_keys_in_infectious_window",
+                message: "none".into(),
+            })
+        };
         let outcome = b.store.register(&claim(1, 1, None), &refuse).await.unwrap();
         assert!(matches!(outcome, RegisterOutcome::Refused(_)), "{}", b.name);
 
         b.break_key_inserts().await;
         let accept = |_: NumberDates| Ok(accepted(vec![key(1)]));
-        let err = b.store.register(&claim(1, 2, None), &accept).await.unwrap_err();
-        assert!(matches!(err, StoreError::Unavailable(_)), "{}: {err}", b.name);
+        let err = b
+            .store
+            .register(&claim(1, 2, None), &accept)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unavailable(_)),
+            "{}: {err}",
+            b.name
+        );
         assert!(b.store.all_keys().await.unwrap().is_empty());
         b.repair_key_inserts().await;
 
         // Still unclaimed: a different registration may use it now.
         let outcome = b.store.register(&claim(1, 3, None), &accept).await.unwrap();
-        assert!(matches!(outcome, RegisterOutcome::Registered(_)), "{}: {outcome:?}", b.name);
+        assert!(
+            matches!(outcome, RegisterOutcome::Registered(_)),
+            "{}: {outcome:?}",
+            b.name
+        );
         assert_eq!(b.store.all_keys().await.unwrap().len(), 1);
     }
 }
@@ -126,13 +220,19 @@ async fn a_refusal_or_a_failure_leaves_the_number_unclaimed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_claims_of_one_number_have_one_winner() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW + 3600)]).await.unwrap();
+        b.store
+            .insert_numbers(&[number(1, NOW + 3600)])
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..24u8)
             .map(|i| {
                 let store = b.store.clone();
                 tokio::spawn(async move {
                     let accept = move |_: NumberDates| Ok(accepted(vec![key(i)]));
-                    store.register(&claim(1, i, Some(i)), &accept).await.unwrap()
+                    store
+                        .register(&claim(1, i, Some(i)), &accept)
+                        .await
+                        .unwrap()
                 })
             })
             .collect();
@@ -154,14 +254,26 @@ async fn concurrent_claims_of_one_number_have_one_winner() {
 async fn purge_removes_used_and_expired_numbers_after_the_cutoff() {
     for b in Backend::all().await {
         b.store
-            .insert_numbers(&[number(1, NOW + 10), number(2, NOW + 3600), number(3, NOW + 7200)])
+            .insert_numbers(&[
+                number(1, NOW + 10),
+                number(2, NOW + 3600),
+                number(3, NOW + 7200),
+            ])
             .await
             .unwrap();
         let accept = |_: NumberDates| Ok(accepted(vec![key(1)]));
         // Number 2 is used at NOW.
-        assert!(matches!(b.store.register(&claim(2, 1, None), &accept).await.unwrap(), RegisterOutcome::Registered(_)));
+        assert!(matches!(
+            b.store.register(&claim(2, 1, None), &accept).await.unwrap(),
+            RegisterOutcome::Registered(_)
+        ));
         // Cutoff NOW + 20: number 1 expired before it, number 2 was used before it; 3 is live.
-        assert_eq!(b.store.purge_numbers(NOW + 20).await.unwrap(), 2, "{}", b.name);
+        assert_eq!(
+            b.store.purge_numbers(NOW + 20).await.unwrap(),
+            2,
+            "{}",
+            b.name
+        );
         assert_eq!(b.store.count_numbers().await.unwrap(), 1);
         // Keys are not touched by purging numbers.
         assert_eq!(b.store.all_keys().await.unwrap().len(), 1);
@@ -171,15 +283,28 @@ async fn purge_removes_used_and_expired_numbers_after_the_cutoff() {
 #[tokio::test]
 async fn stored_keys_read_back_exactly() {
     for b in Backend::all().await {
-        b.store.insert_numbers(&[number(1, NOW + 3600)]).await.unwrap();
+        b.store
+            .insert_numbers(&[number(1, NOW + 3600)])
+            .await
+            .unwrap();
         let mut k = key(5);
         k.rolling_period = RollingPeriod::new(1).unwrap();
         k.report_type = ReportType::SelfReport;
         k.days_since_onset = DaysSinceOnset::new(-14).unwrap();
-        k.release_at = Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap().timestamp();
+        k.release_at = Utc
+            .with_ymd_and_hms(2030, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp();
         let accept = |_: NumberDates| Ok(accepted(vec![k.clone(), key(6)]));
         b.store.register(&claim(1, 1, None), &accept).await.unwrap();
-        let back: Vec<NewKey> = b.store.all_keys().await.unwrap().into_iter().map(|s| s.key).collect();
+        let back: Vec<NewKey> = b
+            .store
+            .all_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.key)
+            .collect();
         assert_eq!(back, vec![k.clone(), key(6)], "{}", b.name);
     }
 }

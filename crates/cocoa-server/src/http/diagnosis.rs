@@ -27,10 +27,17 @@ pub async fn v3(state: State<Arc<AppState>>, request: Request) -> Response {
     handle(state, request, Version::V3).await
 }
 
-async fn handle(State(state): State<Arc<AppState>>, request: Request, version: Version) -> Response {
+async fn handle(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    version: Version,
+) -> Response {
     let started = Instant::now();
     let chaff = request.headers().contains_key("x-chaff");
-    let address = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let address = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let body = match read_body(request).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),
@@ -39,7 +46,7 @@ async fn handle(State(state): State<Arc<AppState>>, request: Request, version: V
         return answer_chaff(&state, &body, version).await;
     }
     let result = register(&state, &body, address, version).await;
-    if matches!(result, Ok(_)) {
+    if result.is_ok() {
         state.latencies.record(started.elapsed());
     }
     result.unwrap_or_else(IntoResponse::into_response)
@@ -73,7 +80,10 @@ async fn register(
 ) -> Result<Response, ApiError> {
     let now = state.clock.now();
     let client = state.limiter.tag(address);
-    state.limiter.check(client, now.timestamp()).map_err(ApiError::rate_limited)?;
+    state
+        .limiter
+        .check(client, now.timestamp())
+        .map_err(ApiError::rate_limited)?;
     let request: DiagnosisRequest = parse_object(body, "the registration")?;
     let rules = &state.config.registration;
     let prepared = prepare(&request, now, rules).map_err(|r| {
@@ -89,20 +99,29 @@ async fn register(
         idempotency_hash: prepared.idempotency_hash.clone(),
     };
     let accept_keys = |dates| accept(&prepared, dates, now, rules);
-    let outcome = state.store.register(&claim, &accept_keys).await.map_err(ApiError::unavailable)?;
+    let outcome = state
+        .store
+        .register(&claim, &accept_keys)
+        .await
+        .map_err(ApiError::unavailable)?;
     let number_error = |code: &'static str, message: &str| {
         state.limiter.failed(client, now.timestamp());
         ApiError::new(StatusCode::NOT_ACCEPTABLE, code, message)
     };
     let accepted = match outcome {
         RegisterOutcome::Registered(accepted) => {
-            tracing::info!(keys = accepted.keys.len(), warnings = accepted.warnings.len(), "registered keys");
+            tracing::info!(
+                keys = accepted.keys.len(),
+                warnings = accepted.warnings.len(),
+                "registered keys"
+            );
             accepted
         }
         RegisterOutcome::Replayed(dates) => {
             tracing::info!("repeated registration answered again without storing");
             // The same answer as the first time, as far as the rules give it now.
-            accept(&prepared, dates, now, rules).unwrap_or_else(|_| replayed_without_keys(&prepared))
+            accept(&prepared, dates, now, rules)
+                .unwrap_or_else(|_| replayed_without_keys(&prepared))
         }
         RegisterOutcome::Invalid => {
             return Err(number_error(
@@ -126,12 +145,21 @@ async fn register(
     };
     Ok(match version {
         Version::V2 => StatusCode::NO_CONTENT.into_response(),
-        Version::V3 => Json(echo(&request, accepted.accepted_wire_keys, accepted.warnings)).into_response(),
+        Version::V3 => Json(echo(
+            &request,
+            accepted.accepted_wire_keys,
+            accepted.warnings,
+        ))
+        .into_response(),
     })
 }
 
 fn replayed_without_keys(prepared: &Prepared) -> Accepted {
-    Accepted { keys: Vec::new(), accepted_wire_keys: Vec::new(), warnings: prepared.warnings.clone() }
+    Accepted {
+        keys: Vec::new(),
+        accepted_wire_keys: Vec::new(),
+        warnings: prepared.warnings.clone(),
+    }
 }
 
 fn rejection(r: Rejection) -> ApiError {

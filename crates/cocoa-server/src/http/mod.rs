@@ -41,7 +41,12 @@ impl AdminToken {
 
     /// Constant-time comparison with an `Authorization` header value.
     pub fn authorizes(&self, header: Option<&str>) -> bool {
-        let Some(presented) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        // The scheme name is case-insensitive (RFC 9110 section 11.1).
+        let Some(presented) = header
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token)
+        else {
             return false;
         };
         bool::from(presented.trim().as_bytes().ct_eq(self.0.as_bytes()))
@@ -73,7 +78,9 @@ pub struct AppState {
 
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,16 +118,23 @@ pub(crate) async fn read_body(request: Request) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await.map_err(|_| too_large())
+    axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|_| too_large())
 }
 
 /// Parses a JSON object into `T`. serde would also accept a JSON array for a struct (its
 /// "sequence form"); the API does not.
-pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON: {e}")))?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(format!("{what}: expected a JSON object")));
+        return Err(ApiError::bad_request(format!(
+            "{what}: expected a JSON object"
+        )));
     }
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
 }
@@ -133,7 +147,11 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("openapi.json")).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
 }
 
 async fn portal() -> Response {
@@ -152,5 +170,26 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "method not allowed on this endpoint")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "method not allowed on this endpoint",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AdminToken;
+
+    #[test]
+    fn admin_token_needs_the_bearer_scheme_in_any_case() {
+        let token = AdminToken::new("secret-token-0123456789".into());
+        assert!(token.authorizes(Some("Bearer secret-token-0123456789")));
+        assert!(token.authorizes(Some("bearer secret-token-0123456789")));
+        assert!(!token.authorizes(Some("Basic secret-token-0123456789")));
+        assert!(!token.authorizes(Some("Bearer secret-token-012345678")));
+        assert!(!token.authorizes(Some("secret-token-0123456789")));
+        assert!(!token.authorizes(None));
+        assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
+    }
 }

@@ -18,8 +18,14 @@ pub const MAX_COUNT: u32 = 100;
 /// Lifetime in minutes, at most (24 hours).
 pub const MAX_LIFETIME_MINUTES: u32 = 1440;
 
-pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+pub async fn issue(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if !state.admin_token.authorizes(authorization) {
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -27,7 +33,10 @@ pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Resu
             "send the admin token as \"Authorization: Bearer <token>\"",
         )
         .into_response();
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
         return Ok(response);
     }
     let body = read_body(request).await?;
@@ -39,11 +48,17 @@ pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Resu
     let now = state.clock.now();
     let count = ask.count.unwrap_or(1);
     if !(1..=MAX_COUNT).contains(&count) {
-        return Err(ApiError::bad_request(format!("count must be 1..={MAX_COUNT}")));
+        return Err(ApiError::bad_request(format!(
+            "count must be 1..={MAX_COUNT}"
+        )));
     }
-    let lifetime = ask.lifetime_minutes.unwrap_or(state.config.numbers.default_lifetime_minutes);
+    let lifetime = ask
+        .lifetime_minutes
+        .unwrap_or(state.config.numbers.default_lifetime_minutes);
     if !(1..=MAX_LIFETIME_MINUTES).contains(&lifetime) {
-        return Err(ApiError::bad_request(format!("lifetimeMinutes must be 1..={MAX_LIFETIME_MINUTES}")));
+        return Err(ApiError::bad_request(format!(
+            "lifetimeMinutes must be 1..={MAX_LIFETIME_MINUTES}"
+        )));
     }
     let dates = NumberDates {
         symptom_onset_day: parse_day("symptomOnsetDate", ask.symptom_onset_date.as_deref(), now)?,
@@ -64,12 +79,19 @@ pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Resu
             .collect();
         match state.store.insert_numbers(&rows).await {
             Ok(()) => {
-                tracing::info!(count, lifetime_minutes = lifetime, "issued processing numbers");
+                tracing::info!(
+                    count,
+                    lifetime_minutes = lifetime,
+                    "issued processing numbers"
+                );
                 let expires = rfc3339(expires_at);
                 let body = IssueNumbersResponse {
                     processing_numbers: numbers
                         .into_iter()
-                        .map(|n| IssuedNumber { processing_number: n.as_str().to_owned(), expires_at: expires.clone() })
+                        .map(|n| IssuedNumber {
+                            processing_number: n.as_str().to_owned(),
+                            expires_at: expires.clone(),
+                        })
                         .collect(),
                 };
                 return Ok((StatusCode::CREATED, Json(body)).into_response());
@@ -78,7 +100,9 @@ pub async fn issue(State(state): State<Arc<AppState>>, request: Request) -> Resu
             Err(e) => return Err(ApiError::unavailable(e)),
         }
     }
-    Err(ApiError::unavailable("could not draw unique processing numbers"))
+    Err(ApiError::unavailable(
+        "could not draw unique processing numbers",
+    ))
 }
 
 fn draw(state: &AppState, count: usize) -> Vec<ProcessingNumber> {
@@ -100,7 +124,9 @@ fn parse_day(field: &str, text: Option<&str>, now: DateTime<Utc>) -> Result<Opti
         .map_err(|_| ApiError::bad_request(format!("{field} must be a date as YYYY-MM-DD")))?;
     let age = (now.date_naive() - date).num_days();
     if !(-1..=28).contains(&age) {
-        return Err(ApiError::bad_request(format!("{field} must be within the last 28 days")));
+        return Err(ApiError::bad_request(format!(
+            "{field} must be within the last 28 days"
+        )));
     }
     Ok(Some(epoch_day(date)))
 }

@@ -58,7 +58,10 @@ impl RateLimiter {
     fn roll(&self, window: &mut Window, now: i64) {
         let start = now - now.rem_euclid(self.window_seconds);
         if window.start != start {
-            *window = Window { start, ..Window::default() };
+            *window = Window {
+                start,
+                ..Window::default()
+            };
         }
     }
 

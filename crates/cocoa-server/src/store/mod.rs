@@ -36,7 +36,7 @@ pub struct Claim {
 pub enum RegisterOutcome {
     /// The number was claimed and the keys stored, in one transaction.
     Registered(Accepted),
-    /// The same registration was already stored: a retry after a lost answer.
+    /// The same registration (the same keys) was already stored: a retry after a lost answer.
     Replayed(NumberDates),
     /// No such live number.
     Invalid,
@@ -96,7 +96,11 @@ pub trait Store: Send + Sync + 'static {
     async fn insert_numbers(&self, numbers: &[NewNumber]) -> Result<(), StoreError>;
 
     /// Claims a number and stores the keys `accept` gives, in one transaction.
-    async fn register(&self, claim: &Claim, accept: AcceptFn<'_>) -> Result<RegisterOutcome, StoreError>;
+    async fn register(
+        &self,
+        claim: &Claim,
+        accept: AcceptFn<'_>,
+    ) -> Result<RegisterOutcome, StoreError>;
 
     /// Deletes numbers used, or expired, before `cutoff`. Returns how many.
     async fn purge_numbers(&self, cutoff: i64) -> Result<u64, StoreError>;

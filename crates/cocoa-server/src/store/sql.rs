@@ -7,7 +7,9 @@ use crate::registration::{NewKey, NumberDates};
 use async_trait::async_trait;
 use gaen::{DaysSinceOnset, IntervalNumber, ReportType, RollingPeriod, Tek};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,7 +30,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&write).await?;
         let read = SqlitePoolOptions::new()
             .max_connections(4)
@@ -53,7 +58,10 @@ impl PostgresStore {
             .connect(url)
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
-        Ok(Self { write: pool.clone(), read: pool })
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+        })
     }
 }
 
@@ -73,7 +81,8 @@ fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
                 .map_err(|_| gaen::Error::ReportType(i32::MAX))
                 .and_then(ReportType::try_from)
                 .map_err(corrupt)?,
-            days_since_onset: DaysSinceOnset::new(dsos.clamp(-1000, 1000) as i32).map_err(corrupt)?,
+            days_since_onset: DaysSinceOnset::new(dsos.clamp(-1000, 1000) as i32)
+                .map_err(corrupt)?,
             release_at,
         },
     })
@@ -181,9 +190,11 @@ macro_rules! sql_store {
                 tx.rollback().await?;
                 Ok(match row {
                     None => RegisterOutcome::Invalid,
-                    Some((_, Some(_), request_hash, idempotency_hash, symptom_onset_day, test_day)) => {
-                        let same_attempt = claim.idempotency_hash.is_some() && idempotency_hash == claim.idempotency_hash;
-                        if same_attempt || request_hash.as_ref() == Some(&claim.request_hash) {
+                    Some((_, Some(_), request_hash, _, symptom_onset_day, test_day)) => {
+                        // A retry is the same registration: the same keys. An idempotency key
+                        // reused with other keys is a different registration, and is refused:
+                        // answering success would claim keys were stored that were not.
+                        if request_hash.as_ref() == Some(&claim.request_hash) {
                             RegisterOutcome::Replayed(NumberDates { symptom_onset_day, test_day })
                         } else {
                             RegisterOutcome::Used

@@ -25,14 +25,26 @@ impl Backend {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("test.db").display());
         let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
-        Self { name: "sqlite", store, url, _dir: Some(dir), _db: None }
+        Self {
+            name: "sqlite",
+            store,
+            url,
+            _dir: Some(dir),
+            _db: None,
+        }
     }
 
     /// `None` when PostgreSQL is not configured (outside CI only).
     pub async fn postgres() -> Option<Self> {
         let db = TestDatabase::create().await?;
         let store = Arc::new(PostgresStore::connect(&db.url).await.unwrap());
-        Some(Self { name: "postgres", store, url: db.url.clone(), _dir: None, _db: Some(db) })
+        Some(Self {
+            name: "postgres",
+            store,
+            url: db.url.clone(),
+            _dir: None,
+            _db: Some(db),
+        })
     }
 
     /// Both backends (PostgreSQL when available).
@@ -59,9 +71,11 @@ impl Backend {
     /// Makes every insert of a diagnosis key fail inside the database, as a full disk would.
     pub async fn break_key_inserts(&self) {
         if self.name == "sqlite" {
-            self.execute(&["CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
-                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END"])
-                .await;
+            self.execute(&[
+                "CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            ])
+            .await;
         } else {
             self.execute(&[
                 "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
@@ -77,7 +91,8 @@ impl Backend {
         if self.name == "sqlite" {
             self.execute(&["DROP TRIGGER injected_failure"]).await;
         } else {
-            self.execute(&["DROP TRIGGER injected_failure ON diagnosis_keys"]).await;
+            self.execute(&["DROP TRIGGER injected_failure ON diagnosis_keys"])
+                .await;
         }
     }
 }
@@ -93,7 +108,11 @@ pub struct Server {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl Server {
-    pub async fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let mut config = ServerConfig {
             data_dir: dir.path().to_owned(),
@@ -101,8 +120,12 @@ impl Server {
             ..Default::default()
         };
         tweak(&mut config);
-        let app = App::with_store(config, store, clock, rand::rngs::StdRng::seed_from_u64(42)).await.unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let app = App::with_store(config, store, clock, rand::rngs::StdRng::seed_from_u64(42))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = app.clone();
@@ -114,7 +137,12 @@ impl Server {
                 .await
                 .unwrap();
         });
-        Self { base, app, shutdown: Some(tx), _dir: dir }
+        Self {
+            base,
+            app,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,965 @@
+//! `GET /openapi.json` against the real router: the document is OpenAPI 3.1, it lists exactly the
+//! (method, path) pairs the router serves, its schemas name the fields serde writes, it lists every
+//! error and warning code the server sends, and real answers fit the responses it documents.
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, Method, Request, StatusCode};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::Utc;
+use cocoa_api::{
+    codes, DiagnosisRequest, DiagnosisRequestKey, DiagnosisResponse, ErrorBody,
+    IssueNumbersRequest, IssueNumbersResponse, IssuedNumber, KeyWarning,
+};
+use cocoa_server::registration::epoch_day;
+use cocoa_server::{App, ServerConfig, SystemClock};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const TOKEN: &str = "openapi-test-token-0123456789";
+
+/// Every stable error code of `cocoa_api::codes`; the server can send each of them.
+const ERROR_CODES: [&str; 15] = [
+    codes::PROCESSING_NUMBER_INVALID,
+    codes::PROCESSING_NUMBER_EXPIRED,
+    codes::PROCESSING_NUMBER_USED,
+    codes::BAD_REQUEST,
+    codes::UNSUPPORTED_REGION,
+    codes::INVALID_KEYS,
+    codes::NO_KEYS_IN_WINDOW,
+    codes::INVALID_ONSET_DATE,
+    codes::PAYLOAD_TOO_LARGE,
+    codes::RATE_LIMITED,
+    codes::STORAGE_UNAVAILABLE,
+    codes::UNAUTHORIZED,
+    codes::NOT_FOUND,
+    codes::METHOD_NOT_ALLOWED,
+    codes::INTERNAL,
+];
+
+/// The methods probed on every path. `HEAD` is checked apart: axum answers it wherever it answers
+/// `GET`, and the document says so once instead of repeating every `GET` operation.
+const METHODS: [Method; 7] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+    Method::TRACE,
+];
+
+/// Paths the router must not serve: near misses of real ones and COCOA endpoints not built here.
+const UNSERVED_PATHS: [&str; 13] = [
+    "/",
+    "/nope",
+    "/api",
+    "/api/v1/diagnosis",
+    "/api/v4/diagnosis",
+    "/api/v2/diagnosis/",
+    "/api/v1/processing-numbers/12345678",
+    "/api/v2/processing-numbers",
+    "/api/v1/event_log",
+    "/healthz/",
+    "/openapi.yaml",
+    "/portal/index.html",
+    "/c19r/440/list.json",
+];
+
+/// An answer from the router.
+#[derive(Debug)]
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{}: body is not JSON ({e}): {:?}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn media_type(&self) -> String {
+        let value = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap())
+            .unwrap_or("");
+        value.split(';').next().unwrap().trim().to_owned()
+    }
+
+    /// `{"error", "message"}` with exactly those two string fields; returns the code.
+    fn error_code(&self) -> String {
+        assert_eq!(self.media_type(), "application/json", "{self:?}");
+        let body = self.json();
+        let fields: BTreeSet<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, BTreeSet::from(["error", "message"]), "{body}");
+        assert!(body["message"].is_string(), "{body}");
+        body["error"].as_str().unwrap().to_owned()
+    }
+
+    /// Whether a route answered, rather than the router's "no such endpoint" or "wrong method".
+    fn served(&self) -> bool {
+        match self.status {
+            StatusCode::METHOD_NOT_ALLOWED => {
+                assert_eq!(self.error_code(), codes::METHOD_NOT_ALLOWED);
+                false
+            }
+            StatusCode::NOT_FOUND => self.error_code() != codes::NOT_FOUND,
+            _ => true,
+        }
+    }
+}
+
+async fn app() -> (tempfile::TempDir, App) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ServerConfig {
+        data_dir: dir.path().to_path_buf(),
+        admin_token: Some(TOKEN.into()),
+        ..Default::default()
+    };
+    let app = App::open(config, Arc::new(SystemClock)).await.unwrap();
+    (dir, app)
+}
+
+async fn send(
+    app: &App,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Body>,
+) -> Answer {
+    let mut request = Request::builder().method(method).uri(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = app
+        .router()
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+async fn document(app: &App) -> Value {
+    let answer = send(app, Method::GET, "/openapi.json", &[], Body::empty()).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.media_type(), "application/json");
+    answer.json()
+}
+
+/// The (method, path) pairs the document lists, methods in upper case.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    const OPERATIONS: [&str; 8] = [
+        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+    ];
+    const OTHER_FIELDS: [&str; 5] = ["summary", "description", "servers", "parameters", "$ref"];
+    let mut pairs = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for key in item.as_object().unwrap().keys() {
+            if OPERATIONS.contains(&key.as_str()) {
+                pairs.insert((key.to_ascii_uppercase(), path.clone()));
+            } else {
+                assert!(
+                    OTHER_FIELDS.contains(&key.as_str()),
+                    "{path}: unexpected field {key}"
+                );
+            }
+        }
+    }
+    pairs
+}
+
+/// The paths `router()` registers, read from its source, so that a route added there without
+/// being documented is probed too. Fails if the router stops being a flat list of `.route(..)`.
+fn router_source_paths() -> BTreeSet<String> {
+    let source = include_str!("../src/http/mod.rs");
+    for composed in [".nest(", ".merge(", ".route_service(", ".nest_service("] {
+        assert!(
+            !source.contains(composed),
+            "router() uses {composed}: probe its paths here"
+        );
+    }
+    let paths: BTreeSet<String> = source
+        .split(".route(\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    assert!(!paths.is_empty());
+    paths
+}
+
+/// Follows a local `$ref` (`#/a/b`), repeatedly.
+fn resolve<'a>(doc: &'a Value, mut node: &'a Value) -> &'a Value {
+    while let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+        let pointer = reference
+            .strip_prefix('#')
+            .unwrap_or_else(|| panic!("non-local $ref {reference}"));
+        node = doc
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("dangling $ref {reference}"));
+    }
+    node
+}
+
+fn type_matches(name: &str, value: &Value) -> bool {
+    match name {
+        "object" => value.is_object(),
+        "array" => value.is_array(),
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        other => panic!("unknown JSON Schema type {other}"),
+    }
+}
+
+/// The part of JSON Schema the document uses: `$ref`, `type`, `const`, `enum`, `oneOf`,
+/// `required`, `properties`, `items`. Stricter than JSON Schema in one way: a field an object
+/// schema does not list is an error, so a field the server adds must be documented.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    let schema = resolve(doc, schema);
+    if let Some(expected) = schema.get("const") {
+        if expected != value {
+            return Err(format!("{at}: {value} is not {expected}"));
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            return Err(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let Some(choices) = schema.get("oneOf").and_then(Value::as_array) {
+        let fits = choices
+            .iter()
+            .filter(|c| validate(doc, c, value, at).is_ok())
+            .count();
+        if fits != 1 {
+            return Err(format!(
+                "{at}: {value} fits {fits} of the oneOf choices, not 1"
+            ));
+        }
+    }
+    if let Some(types) = schema.get("type") {
+        let names: Vec<&str> = match types {
+            Value::String(name) => vec![name.as_str()],
+            Value::Array(names) => names.iter().map(|n| n.as_str().unwrap()).collect(),
+            other => panic!("{at}: bad type {other}"),
+        };
+        if !names.iter().any(|name| type_matches(name, value)) {
+            return Err(format!("{at}: {value} is not of type {names:?}"));
+        }
+    }
+    if let Value::Object(fields) = value {
+        for name in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !fields.contains_key(name.as_str().unwrap()) {
+                return Err(format!("{at}: required field {name} is missing"));
+            }
+        }
+        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
+            for (name, field) in fields {
+                let Some(field_schema) = properties.get(name) else {
+                    return Err(format!("{at}: field {name:?} is not documented"));
+                };
+                validate(doc, field_schema, field, &format!("{at}.{name}"))?;
+            }
+        }
+    }
+    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
+        for (i, item) in items.iter().enumerate() {
+            validate(doc, item_schema, item, &format!("{at}[{i}]"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `answer` is a response the document gives for this operation: its status is
+/// listed, its documented headers are present, and its body fits the documented content.
+fn check_answer(doc: &Value, method: &Method, path: &str, answer: &Answer) {
+    let operation = &doc["paths"][path][method.as_str().to_ascii_lowercase()];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    let response = operation["responses"]
+        .get(answer.status.as_str())
+        .unwrap_or_else(|| {
+            panic!(
+                "{method} {path}: status {} is not documented",
+                answer.status
+            )
+        });
+    let response = resolve(doc, response);
+    for (name, spec) in response
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        let value = answer.headers.get(name.as_str());
+        assert!(
+            value.is_some(),
+            "{method} {path} {}: header {name} missing",
+            answer.status
+        );
+        let value = value.unwrap().to_str().unwrap();
+        let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(value));
+        validate(doc, &spec["schema"], &value, name).unwrap();
+    }
+    match response.get("content").and_then(Value::as_object) {
+        None => assert!(
+            answer.body.is_empty(),
+            "{method} {path} {}: unexpected body",
+            answer.status
+        ),
+        Some(content) => {
+            let (_, media) = content
+                .iter()
+                .find(|(key, _)| key.split(';').next().unwrap().trim() == answer.media_type())
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{method} {path} {}: {} not documented",
+                        answer.status,
+                        answer.media_type()
+                    )
+                });
+            if answer.media_type() == "application/json" {
+                let at = format!("{method} {path} {}", answer.status);
+                validate(doc, &media["schema"], &answer.json(), &at).unwrap();
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_every_reference_resolves() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    assert_eq!(
+        doc,
+        serde_json::from_str::<Value>(include_str!("../src/http/openapi.json")).unwrap()
+    );
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    fn walk(doc: &Value, node: &Value) {
+        match node {
+            Value::Object(map) => {
+                if let Some(Value::String(_)) = map.get("$ref") {
+                    resolve(doc, node);
+                }
+                map.values().for_each(|v| walk(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(doc, v)),
+            _ => {}
+        }
+    }
+    walk(&doc, &doc);
+    // The admin endpoint requires the bearer scheme the document defines; nothing else does.
+    assert_eq!(
+        doc["components"]["securitySchemes"]["adminToken"]["scheme"],
+        "bearer"
+    );
+    for (method, path) in documented(&doc) {
+        let operation = &doc["paths"][&path][method.to_ascii_lowercase()];
+        assert!(operation["operationId"].is_string() && operation["summary"].is_string());
+        let secured = operation.get("security").is_some();
+        assert_eq!(
+            secured,
+            path == "/api/v1/processing-numbers",
+            "{method} {path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn documented_routes_are_exactly_the_routes_served() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let documented = documented(&doc);
+    let documented_paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
+    let mut candidates = documented_paths.clone();
+    candidates.extend(router_source_paths());
+    candidates.extend(UNSERVED_PATHS.iter().map(|p| p.to_string()));
+
+    let mut served = BTreeSet::new();
+    for path in &candidates {
+        for method in &METHODS {
+            // Plain requests: no token, an empty body. Each route still answers (401, 400, 200).
+            let answer = send(&app, method.clone(), path, &[], Body::empty()).await;
+            if answer.served() {
+                check_answer(&doc, method, path, &answer);
+                served.insert((method.as_str().to_owned(), path.clone()));
+            }
+        }
+        let head = send(&app, Method::HEAD, path, &[], Body::empty()).await;
+        let get = documented.contains(&("GET".to_owned(), path.clone()));
+        assert_eq!(
+            head.status != StatusCode::METHOD_NOT_ALLOWED && head.status != StatusCode::NOT_FOUND,
+            get,
+            "HEAD {path}"
+        );
+    }
+    assert_eq!(
+        served, documented,
+        "served (left) and documented (right) differ"
+    );
+    for path in UNSERVED_PATHS {
+        assert!(!documented_paths.contains(path), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_get_json_404_and_405() {
+    let (_dir, app) = app().await;
+    let cases = [
+        (
+            Method::GET,
+            "/api/v2/diagnosis",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::POST,
+            "/api/v3/diagnosis",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            "/api/v1/processing-numbers",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::DELETE,
+            "/healthz",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::PUT,
+            "/portal",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            "/nope",
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/diagnosis",
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/healthz/",
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        ),
+    ];
+    for (method, path, status, code) in cases {
+        let answer = send(&app, method.clone(), path, &[], Body::empty()).await;
+        assert_eq!(answer.status, status, "{method} {path}");
+        assert_eq!(answer.error_code(), code, "{method} {path}");
+    }
+}
+
+/// The `const`s of a `oneOf` list of codes, each of which must carry a description.
+fn listed_codes(doc: &Value, schema: &str) -> BTreeSet<String> {
+    doc["components"]["schemas"][schema]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|choice| {
+            let description = choice["description"].as_str().unwrap_or("");
+            assert!(
+                description.len() > 20,
+                "{schema}: {choice} needs a sentence"
+            );
+            choice["const"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_error_and_warning_code_is_documented() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let expected: BTreeSet<String> = ERROR_CODES.iter().map(|c| c.to_string()).collect();
+    assert_eq!(listed_codes(&doc, "ErrorCode"), expected);
+    // Each code also appears with the responses that carry it.
+    let responses = format!("{}{}", doc["paths"], doc["components"]["responses"]);
+    for code in ERROR_CODES {
+        assert!(
+            responses.contains(&format!("`{code}`")),
+            "{code} is in no response description"
+        );
+    }
+    // Warning codes are literals in the registration rules.
+    let rules = include_str!("../src/registration.rs");
+    let warnings: BTreeSet<String> = rules
+        .split("code: \"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert_eq!(listed_codes(&doc, "WarningCode"), warnings);
+}
+
+/// The field names serde writes for a value, which must be the schema's properties, exactly.
+fn fields_of(value: &impl Serialize) -> BTreeSet<String> {
+    serde_json::to_value(value)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    &doc["components"]["schemas"][name]
+}
+
+fn names(list: &Value) -> BTreeSet<String> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn properties(doc: &Value, name: &str) -> BTreeSet<String> {
+    schema(doc, name)["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// A request schema's `required` is what serde cannot do without: removing a required field
+/// from a full example fails to deserialize, removing any other does not.
+fn check_required_to_read<T: DeserializeOwned>(doc: &Value, name: &str, full: &impl Serialize) {
+    let full = serde_json::to_value(full).unwrap();
+    let required = names(&schema(doc, name)["required"]);
+    for field in properties(doc, name) {
+        let mut partial = full.clone();
+        partial.as_object_mut().unwrap().remove(&field);
+        let readable = serde_json::from_value::<T>(partial).is_ok();
+        assert_eq!(readable, !required.contains(&field), "{name}.{field}");
+    }
+}
+
+fn key(i: u8, rolling_start_number: i64) -> DiagnosisRequestKey {
+    DiagnosisRequestKey {
+        key_data: STANDARD.encode([i; 16]),
+        rolling_start_number,
+        rolling_period: 144,
+        report_type: Some(1),
+    }
+}
+
+fn registration(number: &str, onset: &str, keys: Vec<DiagnosisRequestKey>) -> DiagnosisRequest {
+    DiagnosisRequest {
+        has_symptom: true,
+        onset_of_symptom_or_test_date: onset.into(),
+        keys,
+        regions: vec!["440".into()],
+        platform: Some("android".into()),
+        device_verification_payload: Some("attestation".into()),
+        app_package_name: Some("jp.go.mhlw.covid19radar".into()),
+        verification_payload: number.into(),
+        idempotency_key: Some(format!("attempt-{number}")),
+        padding: Some("p".repeat(1024)),
+    }
+}
+
+#[tokio::test]
+async fn schemas_name_the_fields_serde_writes() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let request = registration(
+        "12345678",
+        "2022-08-01T00:00:00.000+09:00",
+        vec![key(1, 2765520)],
+    );
+    let warning = KeyWarning {
+        index: 0,
+        code: "key_too_old".into(),
+        message: "old".into(),
+    };
+    let response = DiagnosisResponse {
+        has_symptom: true,
+        onset_of_symptom_or_test_date: request.onset_of_symptom_or_test_date.clone(),
+        keys: request.keys.clone(),
+        regions: request.regions.clone(),
+        platform: None,
+        device_verification_payload: None,
+        app_package_name: None,
+        verification_payload: None,
+        idempotency_key: None,
+        padding: None,
+        warnings: vec![warning.clone()],
+    };
+    let ask = IssueNumbersRequest {
+        count: Some(2),
+        lifetime_minutes: Some(60),
+        symptom_onset_date: Some("2022-08-01".into()),
+        test_date: Some("2022-08-02".into()),
+    };
+    let issued = IssuedNumber {
+        processing_number: "01234567".into(),
+        expires_at: "2022-08-11T05:30:00Z".into(),
+    };
+    let issued_list = IssueNumbersResponse {
+        processing_numbers: vec![issued.clone()],
+    };
+    let error = ErrorBody {
+        error: codes::BAD_REQUEST.into(),
+        message: "no".into(),
+    };
+
+    let cases: [(&str, BTreeSet<String>); 8] = [
+        ("DiagnosisRequest", fields_of(&request)),
+        ("DiagnosisRequestKey", fields_of(&request.keys[0])),
+        ("DiagnosisResponse", fields_of(&response)),
+        ("KeyWarning", fields_of(&warning)),
+        ("IssueNumbersRequest", fields_of(&ask)),
+        ("IssueNumbersResponse", fields_of(&issued_list)),
+        ("IssuedNumber", fields_of(&issued)),
+        ("ErrorBody", fields_of(&error)),
+    ];
+    for (name, fields) in cases {
+        assert_eq!(properties(&doc, name), fields, "{name}");
+    }
+    assert!(properties(&doc, "DiagnosisRequest").contains("idempotency_key"));
+
+    // Requests: `required` is exactly what the server cannot read without.
+    check_required_to_read::<DiagnosisRequest>(&doc, "DiagnosisRequest", &request);
+    check_required_to_read::<DiagnosisRequestKey>(&doc, "DiagnosisRequestKey", &request.keys[0]);
+    check_required_to_read::<IssueNumbersRequest>(&doc, "IssueNumbersRequest", &ask);
+    assert_eq!(
+        schema(&doc, "IssueNumbersRequest")["additionalProperties"],
+        false
+    );
+    assert!(serde_json::from_value::<IssueNumbersRequest>(json!({"colour": 1})).is_err());
+    // Answers: `required` is what is always written, even when every option is empty.
+    assert_eq!(
+        names(&schema(&doc, "DiagnosisResponse")["required"]),
+        fields_of(&response)
+    );
+    for (name, value) in [
+        ("KeyWarning", fields_of(&warning)),
+        ("IssueNumbersResponse", fields_of(&issued_list)),
+        ("IssuedNumber", fields_of(&issued)),
+        ("ErrorBody", fields_of(&error)),
+    ] {
+        assert_eq!(names(&schema(&doc, name)["required"]), value, "{name}");
+    }
+}
+
+/// Every example in the document fits its schema, and the Rust type of that body reads it.
+#[tokio::test]
+async fn examples_fit_their_schemas_and_types() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    fn read_as(schema_ref: &str, example: &Value) -> Result<(), serde_json::Error> {
+        let example = example.clone();
+        match schema_ref.rsplit('/').next().unwrap() {
+            "DiagnosisRequest" => serde_json::from_value::<DiagnosisRequest>(example).map(drop),
+            "DiagnosisResponse" => serde_json::from_value::<DiagnosisResponse>(example).map(drop),
+            "IssueNumbersRequest" => {
+                serde_json::from_value::<IssueNumbersRequest>(example).map(drop)
+            }
+            "IssueNumbersResponse" => {
+                serde_json::from_value::<IssueNumbersResponse>(example).map(drop)
+            }
+            "ErrorBody" => serde_json::from_value::<ErrorBody>(example).map(drop),
+            _ => Ok(()),
+        }
+    }
+    let mut media_types = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            if let Some(body) = operation.get("requestBody") {
+                media_types.push((format!("{at} request"), resolve(&doc, body)));
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                media_types.push((format!("{at} {status}"), resolve(&doc, response)));
+            }
+        }
+    }
+    let mut checked = 0;
+    for (at, holder) in media_types {
+        for media in holder
+            .get("content")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .map(|(_, m)| m)
+        {
+            let schema = &media["schema"];
+            let mut examples: Vec<&Value> = media.get("example").into_iter().collect();
+            if let Some(named) = media.get("examples").and_then(Value::as_object) {
+                examples.extend(named.values().map(|e| &e["value"]));
+            }
+            for example in examples {
+                validate(&doc, schema, example, &at).unwrap();
+                if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+                    read_as(reference, example).unwrap_or_else(|e| panic!("{at}: {e}"));
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 15, "only {checked} examples");
+}
+
+/// The day of `days_ago` days before today (UTC), as a rolling start number.
+fn day_start(days_ago: i64) -> i64 {
+    (epoch_day(Utc::now().date_naive()) - days_ago) * 144
+}
+
+async fn issue(app: &App, doc: &Value, body: Value) -> Vec<String> {
+    let path = "/api/v1/processing-numbers";
+    let auth = format!("Bearer {TOKEN}");
+    let answer = send(
+        app,
+        Method::POST,
+        path,
+        &[("authorization", auth.as_str())],
+        body.to_string(),
+    )
+    .await;
+    check_answer(doc, &Method::POST, path, &answer);
+    assert_eq!(answer.status, StatusCode::CREATED);
+    let issued: IssueNumbersResponse = serde_json::from_slice(&answer.body).unwrap();
+    issued
+        .processing_numbers
+        .into_iter()
+        .map(|n| n.processing_number)
+        .collect()
+}
+
+async fn register(
+    app: &App,
+    doc: &Value,
+    path: &str,
+    request: &Value,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let answer = send(app, Method::PUT, path, headers, request.to_string()).await;
+    check_answer(doc, &Method::PUT, path, &answer);
+    answer
+}
+
+#[tokio::test]
+async fn real_answers_fit_the_documented_responses() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let (v2, v3) = ("/api/v2/diagnosis", "/api/v3/diagnosis");
+    let numbers = issue(&app, &doc, json!({"count": 3, "lifetimeMinutes": 30})).await;
+    assert_eq!(issue(&app, &doc, json!({})).await.len(), 1);
+    let onset = format!("{}T00:00:00.000+09:00", Utc::now().date_naive());
+
+    // v3: a key too old, one outside the window, two accepted.
+    let keys = vec![
+        key(1, day_start(20)),
+        key(2, day_start(6)),
+        key(3, day_start(1)),
+        key(4, day_start(0)),
+    ];
+    let request = json!(registration(&numbers[0], &onset, keys));
+    let answer = register(&app, &doc, v3, &request, &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let echo: DiagnosisResponse = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(echo.keys.len(), 2);
+    let warnings: Vec<(usize, &str)> = echo
+        .warnings
+        .iter()
+        .map(|w| (w.index, w.code.as_str()))
+        .collect();
+    assert_eq!(
+        warnings,
+        [(0, "key_too_old"), (1, "outside_infectious_window")]
+    );
+    // A retry is answered the same way; another registration with the number is refused.
+    assert_eq!(
+        register(&app, &doc, v3, &request, &[]).await.body,
+        answer.body
+    );
+    let mut other = registration(&numbers[0], &onset, vec![key(9, day_start(0))]);
+    other.idempotency_key = Some("another-attempt".into());
+    let other = json!(other);
+    assert_eq!(
+        register(&app, &doc, v2, &other, &[]).await.error_code(),
+        codes::PROCESSING_NUMBER_USED
+    );
+
+    // Refused as a whole: the number stays usable.
+    let outside = json!(registration(
+        &numbers[1],
+        &onset,
+        vec![key(5, day_start(6))]
+    ));
+    let answer = register(&app, &doc, v2, &outside, &[]).await;
+    assert_eq!(answer.error_code(), codes::NO_KEYS_IN_WINDOW);
+    let fine = json!(registration(
+        &numbers[1],
+        &onset,
+        vec![key(5, day_start(1))]
+    ));
+    assert_eq!(
+        register(&app, &doc, v2, &fine, &[]).await.status,
+        StatusCode::NO_CONTENT
+    );
+
+    let mut bad_region = registration(&numbers[2], &onset, vec![key(6, day_start(1))]);
+    bad_region.regions = vec!["999".into()];
+    let future = registration(&numbers[2], &onset, vec![key(6, day_start(-2))]);
+    let wrong_onset = registration(&numbers[2], "soon", vec![key(6, day_start(1))]);
+    let short_number = registration("1234567", &onset, vec![key(6, day_start(1))]);
+    let unknown_number = registration("99999999", &onset, vec![key(6, day_start(1))]);
+    for (request, code) in [
+        (json!({"hasSymptom": true}), codes::BAD_REQUEST),
+        (json!(bad_region), codes::UNSUPPORTED_REGION),
+        (json!(future), codes::INVALID_KEYS),
+        (json!(wrong_onset), codes::INVALID_ONSET_DATE),
+        (json!(short_number), codes::PROCESSING_NUMBER_INVALID),
+        (json!(unknown_number), codes::PROCESSING_NUMBER_INVALID),
+    ] {
+        for path in [v2, v3] {
+            assert_eq!(
+                register(&app, &doc, path, &request, &[]).await.error_code(),
+                code,
+                "{path} {request}"
+            );
+        }
+    }
+
+    // Decoys: success statuses, nothing validated.
+    let chaff = [("x-chaff", "1")];
+    assert_eq!(
+        register(&app, &doc, v2, &json!("garbage"), &chaff)
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    let decoy = json!(registration("00000000", &onset, vec![key(7, day_start(1))]));
+    let answer = register(&app, &doc, v3, &decoy, &chaff).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let answer = send(&app, Method::PUT, v3, &chaff, "garbage").await;
+    assert_eq!(
+        (answer.status, answer.body.len()),
+        (StatusCode::OK, 0),
+        "as documented for v3 chaff"
+    );
+
+    // Limits and authorisation.
+    let big = "x".repeat(64 * 1024 + 1);
+    for path in [v2, v3] {
+        let answer = send(&app, Method::PUT, path, &[], big.clone()).await;
+        check_answer(&doc, &Method::PUT, path, &answer);
+        assert_eq!(answer.error_code(), codes::PAYLOAD_TOO_LARGE);
+    }
+    let issue_path = "/api/v1/processing-numbers";
+    let auth = format!("Bearer {TOKEN}");
+    for (headers, body, code) in [
+        (
+            vec![("authorization", auth.as_str())],
+            big.clone(),
+            codes::PAYLOAD_TOO_LARGE,
+        ),
+        (
+            vec![("authorization", auth.as_str())],
+            json!({"count": 0}).to_string(),
+            codes::BAD_REQUEST,
+        ),
+        (
+            vec![("authorization", auth.as_str())],
+            json!({"colour": 1}).to_string(),
+            codes::BAD_REQUEST,
+        ),
+        (
+            vec![("authorization", auth.as_str())],
+            json!({"testDate": "2000-01-01"}).to_string(),
+            codes::BAD_REQUEST,
+        ),
+        (
+            vec![("authorization", "Bearer wrong-token-0123456789")],
+            String::new(),
+            codes::UNAUTHORIZED,
+        ),
+        (vec![], String::new(), codes::UNAUTHORIZED),
+    ] {
+        let answer = send(&app, Method::POST, issue_path, &headers, body).await;
+        check_answer(&doc, &Method::POST, issue_path, &answer);
+        assert_eq!(answer.error_code(), code);
+    }
+
+    for path in ["/healthz", "/portal", "/openapi.json"] {
+        let answer = send(&app, Method::GET, path, &[], Body::empty()).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        check_answer(&doc, &Method::GET, path, &answer);
+    }
+}
+
+#[tokio::test]
+async fn rate_limited_answers_carry_retry_after() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let onset = format!("{}", Utc::now().date_naive());
+    let guess = json!(registration("99999999", &onset, vec![key(1, day_start(1))]));
+    // Requests through `oneshot` carry no address: they all count as one client.
+    let limit = ServerConfig::default()
+        .rate_limit
+        .client_failures_per_window;
+    for _ in 0..limit {
+        let answer = register(&app, &doc, "/api/v2/diagnosis", &guess, &[]).await;
+        assert_eq!(answer.error_code(), codes::PROCESSING_NUMBER_INVALID);
+    }
+    for path in ["/api/v2/diagnosis", "/api/v3/diagnosis"] {
+        let answer = register(&app, &doc, path, &guess, &[]).await;
+        assert_eq!(answer.error_code(), codes::RATE_LIMITED);
+        let wait: u64 = answer.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=3600).contains(&wait));
+    }
+}
