@@ -20,9 +20,30 @@ pub struct ServerConfig {
     /// Hex of 32 bytes: the HMAC key for processing numbers; unset means generated once and kept
     /// in the database.
     pub number_hmac_key: Option<String>,
+    /// Where published files go: unset means the folder `<data_dir>/blobs`; `s3://bucket/prefix`
+    /// means any S3-compatible store (endpoint and credentials from `[s3]` or the standard
+    /// `AWS_*` variables).
+    pub blob_url: Option<String>,
+    /// The URL prefix phones download `c19r/...` from, written into `list.json`; unset means the
+    /// server's own `http://<listen>/c19r`.
+    pub public_base_url: Option<String>,
+    pub s3: S3Config,
     pub registration: RegistrationConfig,
     pub numbers: NumbersConfig,
     pub rate_limit: RateLimitConfig,
+}
+
+/// S3 settings from the configuration file; each one left unset falls back to the standard
+/// variable (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
+/// `AWS_ALLOW_HTTP`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: Option<bool>,
 }
 
 impl Default for ServerConfig {
@@ -33,6 +54,9 @@ impl Default for ServerConfig {
             database_url: None,
             admin_token: None,
             number_hmac_key: None,
+            blob_url: None,
+            public_base_url: None,
+            s3: S3Config::default(),
             registration: RegistrationConfig::default(),
             numbers: NumbersConfig::default(),
             rate_limit: RateLimitConfig::default(),
@@ -140,6 +164,12 @@ impl ServerConfig {
         }
         if let Some(v) = var("COCOA_NUMBER_HMAC_KEY") {
             self.number_hmac_key = Some(v);
+        }
+        if let Some(v) = var("COCOA_BLOB_URL") {
+            self.blob_url = Some(v);
+        }
+        if let Some(v) = var("COCOA_PUBLIC_BASE_URL") {
+            self.public_base_url = Some(v);
         }
         if let Some(v) = var("COCOA_REGIONS") {
             self.registration.regions = v.split(',').map(|r| r.trim().to_owned()).collect();
