@@ -2,7 +2,13 @@
 //! registration (`/api/v2/diagnosis`, `/api/v3/diagnosis`), processing-number issuance, and the
 //! error body every endpoint uses. Field names follow COCOA exactly (see `cocoa-wire.md` §1).
 //!
+//! Also the two configuration files phones download (`configuration`).
+//!
 //! Only shapes live here: validation belongs to the server, behaviour to the phone.
+
+pub mod configuration;
+
+pub use configuration::{ExposureConfiguration, RiskCalculationConfiguration};
 
 use serde::{Deserialize, Serialize};
 
@@ -138,4 +144,24 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const INTERNAL: &str = "internal_error";
+}
+
+/// One entry of `c19r/<region>/list.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub region: String,
+    /// Absolute URL of the zip.
+    pub url: String,
+    /// When the file was published, in MILLISECONDS since the epoch (despite the name).
+    pub created: i64,
+}
+
+/// `GET /api/v1/export-signing-keys`: the public keys export files are signed with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKeyInfo {
+    pub verification_key_id: String,
+    pub verification_key_version: String,
+    /// SubjectPublicKeyInfo PEM.
+    pub public_key_pem: String,
 }
