@@ -31,6 +31,80 @@ pub struct ServerConfig {
     pub registration: RegistrationConfig,
     pub numbers: NumbersConfig,
     pub rate_limit: RateLimitConfig,
+    pub export: ExportConfig,
+    pub retention: RetentionConfig,
+}
+
+/// The export job: signed files of released keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExportConfig {
+    /// Minutes between scheduled runs inside `cocoa serve` (COCOA ran five times a day); 0 turns
+    /// the schedule off (runs then come from `cocoa export` or the admin API).
+    pub interval_minutes: u32,
+    /// At most this many keys (real and padding) per file.
+    pub max_keys_per_file: usize,
+    /// Every non-empty file is padded with fake keys to at least this many, plus a random
+    /// 0..`padding_jitter`.
+    pub min_keys_per_file: usize,
+    pub padding_jitter: usize,
+    /// The verification key id written into files (conventionally the MCC).
+    pub key_id: String,
+    /// The version of the generated signing key.
+    pub key_version: String,
+    /// Configured signing keys (PEM files); when empty, one is generated on first start and kept
+    /// in the database so that every replica signs with it.
+    pub signing_keys: Vec<SigningKeyConfig>,
+    /// A JSON file replacing COCOA's `configuration.json`.
+    pub exposure_configuration_file: Option<PathBuf>,
+    /// A JSON file replacing COCOA's `risk_calculation_configuration.json`.
+    pub risk_calculation_configuration_file: Option<PathBuf>,
+}
+
+impl Default for ExportConfig {
+    fn default() -> Self {
+        Self {
+            interval_minutes: 288,
+            max_keys_per_file: 250_000,
+            min_keys_per_file: 1000,
+            padding_jitter: 100,
+            key_id: "440".into(),
+            key_version: "v1".into(),
+            signing_keys: Vec::new(),
+            exposure_configuration_file: None,
+            risk_calculation_configuration_file: None,
+        }
+    }
+}
+
+/// One configured signing key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningKeyConfig {
+    /// PKCS#8 or SEC1 PEM.
+    pub file: PathBuf,
+    /// Defaults to `export.key_id`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Defaults to `v1`, `v2`, ... by position.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// How long things are kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Keys are deleted this many days after their validity ends (10..=14).
+    pub key_days: u32,
+    /// Export files are deleted (and unlisted) this many days after their window ends.
+    pub file_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { key_days: 14, file_days: 14 }
+    }
 }
 
 /// S3 settings from the configuration file; each one left unset falls back to the standard
@@ -60,6 +134,8 @@ impl Default for ServerConfig {
             registration: RegistrationConfig::default(),
             numbers: NumbersConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            export: ExportConfig::default(),
+            retention: RetentionConfig::default(),
         }
     }
 }
@@ -215,6 +291,25 @@ impl ServerConfig {
                 ));
             }
         }
+        if !(10..=14).contains(&self.retention.key_days) {
+            return Err(ConfigError("retention.key_days must be 10..=14: phones use 14 days of keys, and none may be kept longer".into()));
+        }
+        if !(1..=14).contains(&self.retention.file_days) {
+            return Err(ConfigError("retention.file_days must be 1..=14".into()));
+        }
+        let e = &self.export;
+        if !(1000..=500_000).contains(&e.max_keys_per_file) {
+            return Err(ConfigError("export.max_keys_per_file must be 1000..=500000".into()));
+        }
+        if e.min_keys_per_file + e.padding_jitter > e.max_keys_per_file {
+            return Err(ConfigError("export.min_keys_per_file + padding_jitter must not exceed max_keys_per_file".into()));
+        }
+        if e.signing_keys.len() > 10 {
+            return Err(ConfigError("at most 10 signing keys may be active".into()));
+        }
+        if e.key_id.is_empty() || e.key_version.is_empty() {
+            return Err(ConfigError("export.key_id and export.key_version must not be empty".into()));
+        }
         if let Some(key) = &self.number_hmac_key {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError(
@@ -241,6 +336,11 @@ mod tests {
         assert_eq!(c.registration.regions, ["440", "441"]);
         assert_eq!(c.registration.max_keys, 30);
         assert!(ServerConfig::from_toml("colour = 1").is_err());
+        for bad in ["[retention]\nkey_days = 15", "[retention]\nkey_days = 9", "[export]\nmax_keys_per_file = 10"] {
+            assert!(ServerConfig::from_toml(bad).unwrap().validate().is_err(), "{bad}");
+        }
+        let c = ServerConfig::from_toml("[[export.signing_keys]]\nfile = \"a.pem\"\nversion = \"v7\"\n").unwrap();
+        assert_eq!(c.export.signing_keys[0].version.as_deref(), Some("v7"));
     }
 
     #[test]

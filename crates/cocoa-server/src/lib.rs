@@ -16,8 +16,10 @@
 //!   addresses are logged.
 //! - Claiming a number and storing its keys is one transaction.
 
+pub mod blob;
 pub mod clock;
 pub mod config;
+pub mod export;
 pub mod http;
 pub mod numbers;
 pub mod registration;

@@ -5,7 +5,11 @@ use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::http::{router, AdminToken, AppState, LatencySamples, RateLimiter};
 use crate::numbers::NumberKey;
+use crate::blob::BlobStore;
+use crate::export::{ConfigurationFiles, ExportError, ExportReport, Exporter};
 use crate::store::{self, Store, StoreError};
+use cocoa_api::{ExposureConfiguration, RiskCalculationConfiguration};
+use gaen::{ExportSigner, SignatureInfo};
 use axum::Router;
 use rand::rngs::{OsRng, StdRng};
 use rand::{RngCore, SeedableRng};
@@ -26,6 +30,12 @@ pub enum StartError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Blob(#[from] crate::blob::BlobError),
+    #[error("signing key {0}")]
+    SigningKey(String),
+    #[error("{path}: {reason}")]
+    Configuration { path: String, reason: String },
 }
 
 /// A configured server, ready to serve.
@@ -54,9 +64,11 @@ impl App {
             None => format!("sqlite://{}", config.data_dir.join("cocoa.db").display()),
         };
         let store = store::open(&url).await?;
+        let blobs = crate::blob::open(&config)?;
         Self::with_store(
             config,
             store,
+            blobs,
             clock,
             StdRng::from_rng(OsRng).expect("the OS RNG works"),
         )
@@ -67,6 +79,7 @@ impl App {
     pub async fn with_store(
         config: ServerConfig,
         store: Arc<dyn Store>,
+        blobs: Arc<dyn BlobStore>,
         clock: Arc<dyn Clock>,
         mut rng: StdRng,
     ) -> Result<Self, StartError> {
@@ -96,15 +109,31 @@ impl App {
             limits.client_failures_per_window,
             limits.global_failures_per_window,
         );
+        let signers = load_signers(&config, store.as_ref(), &mut rng).await?;
+        let configuration = load_configuration_files(&config)?;
+        let mut holder = [0u8; 8];
+        rng.fill_bytes(&mut holder);
+        let config = Arc::new(config);
+        let exporter = Exporter {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            signers: Arc::new(signers),
+            configuration,
+            holder: holder.iter().map(|b| format!("{b:02x}")).collect(),
+        };
         let state = AppState {
             store,
             clock,
-            config: Arc::new(config),
+            config,
             number_key,
             admin_token,
             limiter,
             latencies: LatencySamples::default(),
             rng: Mutex::new(rng),
+            blobs,
+            exporter,
         };
         Ok(Self {
             state: Arc::new(state),
@@ -119,6 +148,22 @@ impl App {
     /// The shared state.
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
+    }
+
+    /// The export and retention jobs.
+    pub fn exporter(&self) -> &Exporter {
+        &self.state.exporter
+    }
+
+    /// Runs one export now (as the schedule does).
+    pub async fn export(&self) -> Result<ExportReport, ExportError> {
+        let mut rng = self.child_rng();
+        self.state.exporter.run(&mut rng).await
+    }
+
+    fn child_rng(&self) -> StdRng {
+        let mut parent = self.state.rng.lock().unwrap_or_else(|e| e.into_inner());
+        StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")
     }
 
     /// One round of housekeeping: purges processing numbers used or expired longer ago than
@@ -161,6 +206,53 @@ impl App {
         housekeeping.abort();
         served
     }
+}
+
+/// The configured signing keys, or the one generated once and kept in the database.
+async fn load_signers(config: &ServerConfig, store: &dyn Store, rng: &mut StdRng) -> Result<Vec<ExportSigner>, StartError> {
+    let e = &config.export;
+    if e.signing_keys.is_empty() {
+        let info = SignatureInfo::p256(e.key_id.clone(), e.key_version.clone());
+        let candidate = ExportSigner::generate(rng, info.clone()).private_key_pem();
+        let stored = store.secret("export_signing_key", candidate.as_bytes()).await?;
+        let pem = String::from_utf8(stored).map_err(|_| StartError::SigningKey("in the database is not PEM text".into()))?;
+        let signer = ExportSigner::from_pem(&pem, info).map_err(|e| StartError::SigningKey(format!("in the database: {e}")))?;
+        return Ok(vec![signer]);
+    }
+    e.signing_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let pem = std::fs::read_to_string(&k.file)
+                .map_err(|source| StartError::Io { path: k.file.display().to_string(), source })?;
+            let info = SignatureInfo::p256(
+                k.id.clone().unwrap_or_else(|| e.key_id.clone()),
+                k.version.clone().unwrap_or_else(|| format!("v{}", i + 1)),
+            );
+            ExportSigner::from_pem(&pem, info).map_err(|err| StartError::SigningKey(format!("{}: {err}", k.file.display())))
+        })
+        .collect()
+}
+
+/// COCOA's configuration files, or the files the configuration names (validated).
+fn load_configuration_files(config: &ServerConfig) -> Result<ConfigurationFiles, StartError> {
+    fn load<T: serde::de::DeserializeOwned>(path: &Path, validate: impl Fn(&T) -> Result<(), String>) -> Result<T, StartError> {
+        let bad = |reason: String| StartError::Configuration { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let value: T = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        validate(&value).map_err(bad)?;
+        Ok(value)
+    }
+    let e = &config.export;
+    let exposure = match &e.exposure_configuration_file {
+        Some(path) => load(path, ExposureConfiguration::validate)?,
+        None => ExposureConfiguration::default(),
+    };
+    let risk = match &e.risk_calculation_configuration_file {
+        Some(path) => load(path, RiskCalculationConfiguration::validate)?,
+        None => RiskCalculationConfiguration::default(),
+    };
+    Ok(ConfigurationFiles::new(&exposure, &risk))
 }
 
 fn decode_hex32(hex: &str) -> [u8; 32] {

@@ -4,6 +4,7 @@
 mod chaff;
 mod diagnosis;
 mod error;
+mod export;
 mod numbers;
 mod ratelimit;
 
@@ -74,6 +75,10 @@ pub struct AppState {
     pub latencies: LatencySamples,
     /// A CSPRNG (ChaCha), seeded from the OS in production and from a seed in simulations.
     pub rng: Mutex<StdRng>,
+    /// Where published files live.
+    pub blobs: Arc<dyn crate::blob::BlobStore>,
+    /// The export and retention jobs.
+    pub exporter: crate::export::Exporter,
 }
 
 impl fmt::Debug for AppState {
@@ -93,6 +98,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi))
         .route("/portal", get(portal))
+        .route("/api/v1/admin/export", post(export::run_export))
+        .route("/api/v1/export-signing-keys", get(export::signing_keys))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit so that the 413 answer has our JSON shape.

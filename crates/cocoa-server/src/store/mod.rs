@@ -5,6 +5,7 @@
 //! Times are unix seconds and days are days since the epoch, stored as 64-bit integers in both
 //! databases, so the two schemas differ only in type names.
 
+mod export_sql;
 mod sql;
 
 pub use sql::{PostgresStore, SqliteStore};
@@ -82,9 +83,87 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 /// the claiming transaction; an `Err` rolls it back.
 pub type AcceptFn<'a> = &'a (dyn Fn(NumberDates) -> Result<Accepted, Rejection> + Send + Sync);
 
+/// An export file as recorded: enough to regenerate its bytes exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportFileRow {
+    pub id: i64,
+    pub region: String,
+    /// Days since the epoch of the keys' UTC day.
+    pub key_day: i64,
+    pub start_timestamp: i64,
+    pub end_timestamp: i64,
+    pub shuffle_seed: i64,
+    /// The fake keys, as produced by the exporter.
+    pub padding: Vec<u8>,
+    pub real_keys: i64,
+    /// When it was listed in `list.json` (milliseconds); `None` while not yet published.
+    pub created_ms: Option<i64>,
+}
+
+/// A file about to be planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewExportFile {
+    pub region: String,
+    pub key_day: i64,
+    pub start_timestamp: i64,
+    pub end_timestamp: i64,
+    pub shuffle_seed: i64,
+}
+
+/// Released keys not yet in any file, per region and key day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingGroup {
+    pub region: String,
+    pub key_day: i64,
+    pub keys: i64,
+}
+
+/// Computes a file's padding from its real keys (inside the planning transaction).
+pub type PaddingFn<'a> = &'a (dyn Fn(&[StoredKey]) -> Vec<u8> + Send + Sync);
+
+/// What the export and retention jobs need.
+#[async_trait]
+pub trait ExportStore: Send + Sync + 'static {
+    /// Takes or renews the lease `name` for `holder` until `now + ttl`; `false` if another
+    /// holder's lease has not expired.
+    async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: i64) -> Result<bool, StoreError>;
+
+    /// Gives the lease up (if `holder` holds it).
+    async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Keys released by `now` that no file holds yet, counted per region and key day.
+    async fn pending_groups(&self, now: i64) -> Result<Vec<PendingGroup>, StoreError>;
+
+    /// In one transaction: records a file and moves into it up to `max_keys` pending keys of its
+    /// region and key day released by `now` (lowest ids first), with the padding `pad` makes.
+    /// `None` (and nothing recorded) when no such key is pending.
+    async fn plan_file(
+        &self,
+        file: &NewExportFile,
+        now: i64,
+        max_keys: i64,
+        pad: PaddingFn<'_>,
+    ) -> Result<Option<(ExportFileRow, Vec<StoredKey>)>, StoreError>;
+
+    /// The real keys of a file, by id.
+    async fn file_keys(&self, file_id: i64) -> Result<Vec<StoredKey>, StoreError>;
+
+    /// Files, oldest first; of one region, or all.
+    async fn files(&self, region: Option<&str>) -> Result<Vec<ExportFileRow>, StoreError>;
+
+    /// Records that a file is listed, with its `created` time.
+    async fn mark_published(&self, file_id: i64, created_ms: i64) -> Result<(), StoreError>;
+
+    /// Deletes the records of files whose window ended before `cutoff`; returns them.
+    async fn delete_files_ended_before(&self, cutoff: i64) -> Result<Vec<ExportFileRow>, StoreError>;
+
+    /// Deletes keys whose validity ended before the interval `cutoff_interval`.
+    async fn delete_keys_ended_before(&self, cutoff_interval: i64) -> Result<u64, StoreError>;
+}
+
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ExportStore + Send + Sync + 'static {
     /// Whether the database answers.
     async fn health(&self) -> Result<(), StoreError>;
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 /// acknowledged registration survives a crash or power loss.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    write: SqlitePool,
-    read: SqlitePool,
+    pub(super) write: SqlitePool,
+    pub(super) read: SqlitePool,
 }
 
 impl SqliteStore {
@@ -46,8 +46,8 @@ impl SqliteStore {
 /// PostgreSQL: one pool for everything; row-level locking does the rest.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
-    write: PgPool,
-    read: PgPool,
+    pub(super) write: PgPool,
+    pub(super) read: PgPool,
 }
 
 impl PostgresStore {
@@ -65,9 +65,9 @@ impl PostgresStore {
     }
 }
 
-type KeyRow = (i64, String, Vec<u8>, i64, i64, i64, i64, i64);
+pub(super) type KeyRow = (i64, String, Vec<u8>, i64, i64, i64, i64, i64);
 
-fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
+pub(super) fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
     let (id, region, key_data, start, period, report_type, dsos, release_at) = row;
     let corrupt = |e: gaen::Error| StoreError::Corrupt(format!("diagnosis_keys row {id}: {e}"));
     Ok(StoredKey {

@@ -120,7 +120,8 @@ impl Server {
             ..Default::default()
         };
         tweak(&mut config);
-        let app = App::with_store(config, store, clock, rand::rngs::StdRng::seed_from_u64(42))
+        let blobs = cocoa_server::blob::folder(&dir.path().join("blobs")).unwrap();
+        let app = App::with_store(config, store, blobs, clock, rand::rngs::StdRng::seed_from_u64(42))
             .await
             .unwrap();
         let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))

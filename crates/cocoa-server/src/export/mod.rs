@@ -1,0 +1,337 @@
+//! The export and retention jobs. A run, under a lease in the database so that one replica
+//! works at a time:
+//! 1. re-uploads any file planned by an interrupted run (same bytes: see `build`);
+//! 2. plans new files per region and key day (one transaction each moves the keys into the
+//!    file and records its padding and shuffle seed), signs and uploads them;
+//! 3. marks them published with a `created` time after every earlier one of the region;
+//! 4. rewrites `list.json` and `index.txt` of every region from the database.
+//!
+//! A crash at any point leaves files invisible until step 4 of a later run lists them: nothing
+//! is ever half-published, and nothing is published twice.
+
+pub mod build;
+
+use crate::blob::{BlobError, BlobStore};
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::store::{ExportFileRow, NewExportFile, Store, StoreError, StoredKey};
+use bytes::Bytes;
+use cocoa_api::{ExposureConfiguration, RiskCalculationConfiguration};
+use gaen::ExportSigner;
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// The lease both jobs take.
+pub const LEASE: &str = "export";
+/// How long a lease lasts without renewal (renewed between files).
+pub const LEASE_SECONDS: i64 = 300;
+
+/// Why a run failed. Whatever it had committed stays consistent; the next run completes it.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("signing: {0}")]
+    Signing(#[from] gaen::Error),
+    #[error("the export lease was lost to another replica")]
+    LeaseLost,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportReport {
+    /// Another replica held the lease: this run did nothing.
+    pub skipped: bool,
+    pub files: Vec<PublishedFile>,
+    pub real_keys: u64,
+    pub padding_keys: u64,
+    /// Files of an interrupted run that this run completed.
+    pub recovered_files: u64,
+}
+
+/// One file a run published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedFile {
+    pub path: String,
+    pub region: String,
+    pub real_keys: u64,
+    pub padding_keys: u64,
+}
+
+/// What a retention run deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CleanupReport {
+    pub skipped: bool,
+    pub keys: u64,
+    pub files: u64,
+    pub orphan_blobs: u64,
+    pub numbers: u64,
+}
+
+/// The configuration files phones download, as published bytes.
+#[derive(Debug, Clone)]
+pub struct ConfigurationFiles {
+    pub exposure: Bytes,
+    pub risk_calculation: Bytes,
+}
+
+impl ConfigurationFiles {
+    pub fn new(exposure: &ExposureConfiguration, risk: &RiskCalculationConfiguration) -> Self {
+        Self {
+            exposure: Bytes::from(serde_json::to_vec_pretty(exposure).expect("plain values serialise")),
+            risk_calculation: Bytes::from(serde_json::to_vec_pretty(risk).expect("plain values serialise")),
+        }
+    }
+}
+
+/// Runs exports and retention against a store and a blob store.
+#[derive(Clone)]
+pub struct Exporter {
+    pub store: Arc<dyn Store>,
+    pub blobs: Arc<dyn BlobStore>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ServerConfig>,
+    pub signers: Arc<Vec<ExportSigner>>,
+    pub configuration: ConfigurationFiles,
+    /// Names this process in the lease table.
+    pub holder: String,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter").field("holder", &self.holder).finish_non_exhaustive()
+    }
+}
+
+impl Exporter {
+    /// The URL prefix written into `list.json`.
+    pub fn public_base_url(&self) -> String {
+        self.config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/c19r", self.config.listen))
+    }
+
+    /// One export run (see the module documentation).
+    pub async fn run(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
+        let now = self.clock.now().timestamp();
+        if !self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+            tracing::info!("export skipped: another replica holds the lease");
+            return Ok(ExportReport { skipped: true, ..Default::default() });
+        }
+        let result = self.run_leased(rng).await;
+        if let Err(e) = self.store.release_lease(LEASE, &self.holder).await {
+            tracing::warn!(error = %e, "could not release the export lease; it expires by itself");
+        }
+        let report = result?;
+        if !report.files.is_empty() {
+            tracing::info!(
+                files = report.files.len(),
+                real_keys = report.real_keys,
+                padding_keys = report.padding_keys,
+                recovered = report.recovered_files,
+                "export published"
+            );
+        }
+        Ok(report)
+    }
+
+    async fn renew(&self) -> Result<(), ExportError> {
+        let now = self.clock.now().timestamp();
+        if self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+            Ok(())
+        } else {
+            Err(ExportError::LeaseLost)
+        }
+    }
+
+    async fn run_leased(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
+        let mut report = ExportReport::default();
+        self.publish_configuration().await?;
+        let files = self.store.files(None).await?;
+
+        // 1. Files an interrupted run planned but did not list: upload them again.
+        let mut unlisted: Vec<ExportFileRow> = files.iter().filter(|f| f.created_ms.is_none()).cloned().collect();
+        for row in &unlisted {
+            let keys = self.store.file_keys(row.id).await?;
+            self.upload(row, &keys).await?;
+            report.recovered_files += 1;
+            self.count(&mut report, row, keys.len());
+        }
+
+        // 2. New files for the keys released since.
+        let now = self.clock.now().timestamp();
+        let mut last_end: BTreeMap<String, i64> = BTreeMap::new();
+        for f in &files {
+            let end = last_end.entry(f.region.clone()).or_insert(f.end_timestamp);
+            *end = (*end).max(f.end_timestamp);
+        }
+        let e = &self.config.export;
+        for group in self.store.pending_groups(now).await? {
+            loop {
+                self.renew().await?;
+                let previous_end = last_end.get(&group.region).copied();
+                // Every file of a region gets a later end than the one before: Android tells
+                // files apart by (start, end, batch number).
+                let end = previous_end.map_or(now, |p| now.max(p + 1));
+                let start = previous_end.unwrap_or(end - 86_400).min(end - 1);
+                let jitter = rng.gen_range(0..e.padding_jitter.max(1));
+                let padding_seed: u64 = rng.gen();
+                let real_max = e.max_keys_per_file as i64;
+                let new = NewExportFile {
+                    region: group.region.clone(),
+                    key_day: group.key_day,
+                    start_timestamp: start,
+                    end_timestamp: end,
+                    shuffle_seed: rng.gen::<i64>(),
+                };
+                let min_keys = e.min_keys_per_file;
+                let pad = move |real: &[StoredKey]| {
+                    build::make_padding(real, build::padding_count(real.len(), min_keys, jitter), padding_seed)
+                };
+                let Some((row, keys)) = self.store.plan_file(&new, now, real_max, &pad).await? else {
+                    break;
+                };
+                last_end.insert(group.region.clone(), end);
+                self.upload(&row, &keys).await?;
+                self.count(&mut report, &row, keys.len());
+                unlisted.push(row);
+                if (keys.len() as i64) < real_max {
+                    break;
+                }
+            }
+        }
+
+        // 3. Mark them published, each `created` later than any before it in its region.
+        let mut last_created: BTreeMap<String, i64> = BTreeMap::new();
+        for f in &files {
+            if let Some(c) = f.created_ms {
+                let last = last_created.entry(f.region.clone()).or_insert(c);
+                *last = (*last).max(c);
+            }
+        }
+        let now_ms = self.clock.now().timestamp_millis();
+        unlisted.sort_by_key(|f| f.id);
+        for row in &unlisted {
+            let created = last_created.get(&row.region).map_or(now_ms, |l| now_ms.max(l + 1));
+            self.store.mark_published(row.id, created).await?;
+            last_created.insert(row.region.clone(), created);
+        }
+
+        // 4. The lists, always rewritten from the database.
+        self.write_lists(&[]).await?;
+        Ok(report)
+    }
+
+    fn count(&self, report: &mut ExportReport, row: &ExportFileRow, real: usize) {
+        let padding = (row.padding.len() / 17) as u64;
+        report.real_keys += real as u64;
+        report.padding_keys += padding;
+        report.files.push(PublishedFile {
+            path: build::zip_path(&row.region, row.id),
+            region: row.region.clone(),
+            real_keys: real as u64,
+            padding_keys: padding,
+        });
+    }
+
+    async fn upload(&self, row: &ExportFileRow, keys: &[StoredKey]) -> Result<(), ExportError> {
+        let zip = build::build_zip(row, keys, &self.signers)?;
+        self.blobs.put(&build::zip_path(&row.region, row.id), Bytes::from(zip)).await?;
+        Ok(())
+    }
+
+    /// The exact bytes of a file, rebuilt from the database.
+    pub async fn regenerate(&self, file_id: i64) -> Result<Option<Vec<u8>>, ExportError> {
+        let Some(row) = self.store.files(None).await?.into_iter().find(|f| f.id == file_id) else {
+            return Ok(None);
+        };
+        let keys = self.store.file_keys(file_id).await?;
+        Ok(Some(build::build_zip(&row, &keys, &self.signers)?))
+    }
+
+    async fn publish_configuration(&self) -> Result<(), ExportError> {
+        for (path, data) in [
+            ("c19r/exposure_configuration/configuration.json", &self.configuration.exposure),
+            ("c19r/exposure_configuration/risk_calculation_configuration.json", &self.configuration.risk_calculation),
+        ] {
+            let current = self.blobs.get(path).await?;
+            if current.as_ref().map(|b| &b.data) != Some(data) {
+                self.blobs.put(path, data.clone()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Rewrites `list.json` and `index.txt` of every region that has files, is served, or is
+    /// named in `also` (a region whose last file was just deleted).
+    async fn write_lists(&self, also: &[String]) -> Result<(), ExportError> {
+        let files = self.store.files(None).await?;
+        let mut regions: BTreeSet<String> = files.iter().map(|f| f.region.clone()).collect();
+        regions.extend(self.config.registration.regions.iter().cloned());
+        regions.extend(also.iter().cloned());
+        let base = self.public_base_url();
+        for region in regions {
+            let list = build::list_json(&region, &files, &base);
+            let index = build::index_txt(&region, &files);
+            for (name, data) in [("list.json", list), ("index.txt", index)] {
+                let path = format!("c19r/{region}/{name}");
+                let data = Bytes::from(data);
+                if self.blobs.get(&path).await?.map(|b| b.data) != Some(data.clone()) {
+                    self.blobs.put(&path, data).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Retention: deletes keys and files past their periods (unlisting files before their zips
+    /// go), zips no record knows (left by a crash), and old processing numbers.
+    pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
+        let now = self.clock.now().timestamp();
+        if !self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+            return Ok(CleanupReport { skipped: true, ..Default::default() });
+        }
+        let result = self.cleanup_leased(now).await;
+        if let Err(e) = self.store.release_lease(LEASE, &self.holder).await {
+            tracing::warn!(error = %e, "could not release the export lease; it expires by itself");
+        }
+        let report = result?;
+        if report.keys + report.files + report.orphan_blobs + report.numbers > 0 {
+            tracing::info!(keys = report.keys, files = report.files, orphans = report.orphan_blobs, numbers = report.numbers, "retention deleted");
+        }
+        Ok(report)
+    }
+
+    async fn cleanup_leased(&self, now: i64) -> Result<CleanupReport, ExportError> {
+        let r = &self.config.retention;
+        let mut report = CleanupReport::default();
+        let key_cutoff = (now - i64::from(r.key_days) * 86_400) / 600;
+        report.keys = self.store.delete_keys_ended_before(key_cutoff).await?;
+        let deleted = self.store.delete_files_ended_before(now - i64::from(r.file_days) * 86_400).await?;
+        report.files = deleted.len() as u64;
+        let regions: Vec<String> = deleted.iter().map(|f| f.region.clone()).collect();
+        // Unlist first, then delete: a phone never sees a listed file that is gone.
+        self.write_lists(&regions).await?;
+        for f in &deleted {
+            self.blobs.delete(&build::zip_path(&f.region, f.id)).await?;
+        }
+        // Zips without a record: a crash between deleting records and blobs left them.
+        let known: BTreeSet<String> =
+            self.store.files(None).await?.iter().map(|f| build::zip_path(&f.region, f.id)).collect();
+        for path in self.blobs.list("c19r/").await? {
+            if path.ends_with(".zip") && !known.contains(&path) {
+                self.blobs.delete(&path).await?;
+                report.orphan_blobs += 1;
+            }
+        }
+        let grace = i64::from(self.config.numbers.grace_period_hours) * 3600;
+        report.numbers = self.store.purge_numbers(now - grace).await?;
+        Ok(report)
+    }
+}
