@@ -188,7 +188,8 @@ impl App {
         let housekeeping = {
             let app = self.clone();
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
+                let start = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
+                let mut tick = tokio::time::interval_at(start, HOUSEKEEPING_INTERVAL);
                 loop {
                     tick.tick().await;
                     if let Err(e) = app.purge_numbers().await {

@@ -1,6 +1,7 @@
 //! The HTTP API: routes, shared state, and the small endpoints (health, OpenAPI, portal).
 //! Registration and number issuance have their own modules.
 
+mod c19r;
 mod chaff;
 mod diagnosis;
 mod error;
@@ -100,6 +101,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/portal", get(portal))
         .route("/api/v1/admin/export", post(export::run_export))
         .route("/api/v1/export-signing-keys", get(export::signing_keys))
+        .route("/c19r/{*path}", get(c19r::serve_blob))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit so that the 413 answer has our JSON shape.

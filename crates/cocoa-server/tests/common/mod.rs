@@ -108,26 +108,21 @@ pub struct Server {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl Server {
-    pub async fn start(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        tweak: impl FnOnce(&mut ServerConfig),
-    ) -> Self {
+    pub async fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = ServerConfig {
             data_dir: dir.path().to_owned(),
             admin_token: Some(ADMIN_TOKEN.into()),
+            public_base_url: Some(format!("{base}/c19r")),
             ..Default::default()
         };
+        // Exports run when a test says so, not on the wall clock.
+        config.export.interval_minutes = 0;
         tweak(&mut config);
         let blobs = cocoa_server::blob::folder(&dir.path().join("blobs")).unwrap();
-        let app = App::with_store(config, store, blobs, clock, rand::rngs::StdRng::seed_from_u64(42))
-            .await
-            .unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = App::with_store(config, store, blobs, clock, rand::rngs::StdRng::seed_from_u64(42)).await.unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = app.clone();
         tokio::spawn(async move {
@@ -138,12 +133,7 @@ impl Server {
                 .await
                 .unwrap();
         });
-        Self {
-            base,
-            app,
-            shutdown: Some(tx),
-            _dir: dir,
-        }
+        Self { base, app, shutdown: Some(tx), _dir: dir }
     }
 
     pub fn url(&self, path: &str) -> String {
