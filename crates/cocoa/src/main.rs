@@ -4,6 +4,7 @@
 //! Exit codes: 0 success; 1 the input was read but is invalid (a malformed file, a signature
 //! that does not verify); 2 usage or I/O errors (clap's own usage errors are 2 as well).
 
+mod bench;
 mod failure;
 mod key_json;
 mod keys;
@@ -28,9 +29,16 @@ enum Command {
     Keys(keys::KeysCommand),
     /// Run the key server: processing numbers, positive registration, the health-centre portal.
     Serve(serve::ServeArgs),
+    /// Run one export now: sign and publish the keys released since the last run.
+    Export(serve::JobArgs),
+    /// Run retention now: delete keys, files and processing numbers past their periods.
+    Cleanup(serve::JobArgs),
     /// Health-centre tools that talk to a running server.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
+    /// Load benchmarks against the real server (in-process or running elsewhere).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -38,7 +46,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(command) => keys::run(command),
         Command::Serve(args) => serve::serve(args),
+        Command::Export(args) => serve::export(args),
+        Command::Cleanup(args) => serve::cleanup(args),
         Command::Admin(command) => serve::admin(command),
+        Command::Bench(command) => bench::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

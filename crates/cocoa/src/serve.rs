@@ -24,6 +24,28 @@ pub struct ServeArgs {
     /// PostgreSQL URL (postgres://...); without it, SQLite in the data folder.
     #[arg(long, value_name = "URL", env = "COCOA_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+    /// Where published files go: s3://bucket/prefix (endpoint and credentials from the AWS_*
+    /// variables); without it, the folder <data-dir>/blobs.
+    #[arg(long, value_name = "URL", env = "COCOA_BLOB_URL")]
+    blob_url: Option<String>,
+    /// The URL prefix phones download c19r/... from, written into list.json
+    /// [default: http://<listen>/c19r].
+    #[arg(long, value_name = "URL", env = "COCOA_PUBLIC_BASE_URL")]
+    public_base_url: Option<String>,
+    /// A PEM signing key for export files (repeat to rotate with overlap: every file carries one
+    /// signature per key). Without it, a key generated once and kept in the database.
+    #[arg(long = "signing-key", value_name = "FILE")]
+    signing_keys: Vec<PathBuf>,
+}
+
+/// `cocoa export` and `cocoa cleanup`: one run, with the same configuration as `serve`.
+#[derive(Debug, Args)]
+pub struct JobArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 /// Builds the configuration: defaults < file < environment < flags.
@@ -44,6 +66,19 @@ pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
     }
     if let Some(url) = &args.database_url {
         config.database_url = Some(url.clone());
+    }
+    if let Some(url) = &args.blob_url {
+        config.blob_url = Some(url.clone());
+    }
+    if let Some(url) = &args.public_base_url {
+        config.public_base_url = Some(url.clone());
+    }
+    if !args.signing_keys.is_empty() {
+        config.export.signing_keys = args
+            .signing_keys
+            .iter()
+            .map(|file| cocoa_server::config::SigningKeyConfig { file: file.clone(), id: None, version: None })
+            .collect();
     }
     config.validate().usage_or_io("invalid configuration")?;
     Ok(config)
@@ -77,6 +112,61 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// `cocoa export`: one export run now.
+pub fn export(args: JobArgs) -> Result<(), Failure> {
+    run_job(args, |app| async move {
+        let report = app.export().await.usage_or_io("export")?;
+        Ok(serde_json::to_value(report).expect("plain values serialise"))
+    })
+}
+
+/// `cocoa cleanup`: one retention run now.
+pub fn cleanup(args: JobArgs) -> Result<(), Failure> {
+    run_job(args, |app| async move {
+        let report = app.exporter().cleanup().await.usage_or_io("cleanup")?;
+        Ok(serde_json::to_value(report).expect("plain values serialise"))
+    })
+}
+
+fn run_job<F, Fut>(args: JobArgs, job: F) -> Result<(), Failure>
+where
+    F: FnOnce(App) -> Fut,
+    Fut: std::future::Future<Output = Result<serde_json::Value, Failure>>,
+{
+    let config = load_config(&args.serve)?;
+    init_logging();
+    let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
+    let report = runtime.block_on(async move {
+        let app = App::open(config, Arc::new(SystemClock)).await.usage_or_io("opening the server's storage")?;
+        job(app).await
+    })?;
+    if args.json {
+        println!("{report}");
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(report: &serde_json::Value) {
+    let Some(fields) = report.as_object() else { return };
+    for (name, value) in fields {
+        match value {
+            serde_json::Value::Array(items) => {
+                println!("{name}: {}", items.len());
+                for item in items {
+                    let line: Vec<String> = item
+                        .as_object()
+                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+                        .unwrap_or_default();
+                    println!("  {}", line.join(" "));
+                }
+            }
+            other => println!("{name}: {other}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {
