@@ -55,6 +55,9 @@ pub struct ExportConfig {
     /// Configured signing keys (PEM files); when empty, one is generated on first start and kept
     /// in the database so that every replica signs with it.
     pub signing_keys: Vec<SigningKeyConfig>,
+    /// How long a run's lease lasts without renewal (renewed before every file). A replica that
+    /// dies holding it delays the next run by at most this long.
+    pub lease_seconds: u32,
     /// A JSON file replacing COCOA's `configuration.json`.
     pub exposure_configuration_file: Option<PathBuf>,
     /// A JSON file replacing COCOA's `risk_calculation_configuration.json`.
@@ -71,6 +74,7 @@ impl Default for ExportConfig {
             key_id: "440".into(),
             key_version: "v1".into(),
             signing_keys: Vec::new(),
+            lease_seconds: 120,
             exposure_configuration_file: None,
             risk_calculation_configuration_file: None,
         }
@@ -303,6 +307,9 @@ impl ServerConfig {
         }
         if e.min_keys_per_file + e.padding_jitter > e.max_keys_per_file {
             return Err(ConfigError("export.min_keys_per_file + padding_jitter must not exceed max_keys_per_file".into()));
+        }
+        if !(1..=3600).contains(&e.lease_seconds) {
+            return Err(ConfigError("export.lease_seconds must be 1..=3600".into()));
         }
         if e.signing_keys.len() > 10 {
             return Err(ConfigError("at most 10 signing keys may be active".into()));

@@ -65,14 +65,20 @@ impl App {
         };
         let store = store::open(&url).await?;
         let blobs = crate::blob::open(&config)?;
-        Self::with_store(
+        let abort_after_uploads =
+            std::env::var("COCOA_FAULT_ABORT_AFTER_UPLOADS").ok().and_then(|v| v.parse().ok());
+        let mut app = Self::with_store(
             config,
             store,
             blobs,
             clock,
             StdRng::from_rng(OsRng).expect("the OS RNG works"),
         )
-        .await
+        .await?;
+        if let Some(state) = Arc::get_mut(&mut app.state) {
+            state.exporter.abort_after_uploads = abort_after_uploads;
+        }
+        Ok(app)
     }
 
     /// Builds the server on a given store and RNG (tests and simulations seed the RNG).
@@ -122,6 +128,8 @@ impl App {
             signers: Arc::new(signers),
             configuration,
             holder: holder.iter().map(|b| format!("{b:02x}")).collect(),
+            abort_after_uploads: None,
+            uploads: Arc::default(),
         };
         let state = AppState {
             store,

@@ -26,8 +26,6 @@ use std::sync::Arc;
 
 /// The lease both jobs take.
 pub const LEASE: &str = "export";
-/// How long a lease lasts without renewal (renewed between files).
-pub const LEASE_SECONDS: i64 = 300;
 
 /// Why a run failed. Whatever it had committed stays consistent; the next run completes it.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +98,10 @@ pub struct Exporter {
     pub configuration: ConfigurationFiles,
     /// Names this process in the lease table.
     pub holder: String,
+    /// Crash tests only: abort the process right after this many uploads, as `kill -9` would
+    /// at that moment (from `COCOA_FAULT_ABORT_AFTER_UPLOADS`, read by `App::open`).
+    pub abort_after_uploads: Option<u64>,
+    pub uploads: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -109,6 +111,10 @@ impl std::fmt::Debug for Exporter {
 }
 
 impl Exporter {
+    fn lease_seconds(&self) -> i64 {
+        i64::from(self.config.export.lease_seconds)
+    }
+
     /// The URL prefix written into `list.json`.
     pub fn public_base_url(&self) -> String {
         self.config
@@ -120,7 +126,7 @@ impl Exporter {
     /// One export run (see the module documentation).
     pub async fn run(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
         let now = self.clock.now().timestamp();
-        if !self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+        if !self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
             tracing::info!("export skipped: another replica holds the lease");
             return Ok(ExportReport { skipped: true, ..Default::default() });
         }
@@ -143,7 +149,7 @@ impl Exporter {
 
     async fn renew(&self) -> Result<(), ExportError> {
         let now = self.clock.now().timestamp();
-        if self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+        if self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
             Ok(())
         } else {
             Err(ExportError::LeaseLost)
@@ -243,6 +249,11 @@ impl Exporter {
     async fn upload(&self, row: &ExportFileRow, keys: &[StoredKey]) -> Result<(), ExportError> {
         let zip = build::build_zip(row, keys, &self.signers)?;
         self.blobs.put(&build::zip_path(&row.region, row.id), Bytes::from(zip)).await?;
+        let done = self.uploads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if self.abort_after_uploads.is_some_and(|limit| done >= limit) {
+            tracing::error!(uploads = done, "fault injection: aborting the process");
+            std::process::abort();
+        }
         Ok(())
     }
 
@@ -294,7 +305,7 @@ impl Exporter {
     /// go), zips no record knows (left by a crash), and old processing numbers.
     pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
         let now = self.clock.now().timestamp();
-        if !self.store.try_lease(LEASE, &self.holder, now, LEASE_SECONDS).await? {
+        if !self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
             return Ok(CleanupReport { skipped: true, ..Default::default() });
         }
         let result = self.cleanup_leased(now).await;
