@@ -357,3 +357,72 @@ async fn exports_need_the_admin_token_and_large_days_split_into_files() {
         assert_eq!(ends.len(), 2, "split files of one window get distinct end timestamps");
     }
 }
+
+#[tokio::test]
+async fn rotation_signs_with_every_key_and_configuration_files_can_be_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let old = gaen::ExportSigner::generate(&mut rng, gaen::SignatureInfo::default());
+    let new = gaen::ExportSigner::generate(&mut rng, gaen::SignatureInfo::default());
+    std::fs::write(dir.path().join("old.pem"), old.private_key_pem()).unwrap();
+    std::fs::write(dir.path().join("new.pem"), new.private_key_pem()).unwrap();
+    let mut risk = cocoa_api::RiskCalculationConfiguration::default();
+    risk.score_sum.value = 1170.0;
+    std::fs::write(dir.path().join("risk.json"), serde_json::to_vec(&risk).unwrap()).unwrap();
+
+    let backend = Backend::sqlite().await;
+    let clock = Arc::new(ManualClock::new(t0()));
+    let paths = dir.path().to_owned();
+    let server = Server::start(backend.store.clone(), clock.clone() as Arc<dyn Clock>, move |c| {
+        c.export.signing_keys = vec![
+            cocoa_server::config::SigningKeyConfig { file: paths.join("old.pem"), id: None, version: None },
+            cocoa_server::config::SigningKeyConfig { file: paths.join("new.pem"), id: None, version: Some("v9".into()) },
+        ];
+        c.export.risk_calculation_configuration_file = Some(paths.join("risk.json"));
+    })
+    .await;
+    let f = Fixture { server, clock, backend, http: reqwest::Client::new(), min_keys: 1000, max_keys: 250_000 };
+    let keys: Vec<SigningKeyInfo> =
+        f.http.get(f.server.url("/api/v1/export-signing-keys")).send().await.unwrap().json().await.unwrap();
+    let versions: Vec<&str> = keys.iter().map(|k| k.verification_key_version.as_str()).collect();
+    assert_eq!(versions, ["v1", "v9"]);
+    f.register(0, false).await;
+    f.export().await;
+    let list = f.list().await;
+    assert!(!list.is_empty());
+    for entry in list {
+        let bytes = f.http.get(&entry.url).send().await.unwrap().bytes().await.unwrap();
+        let file = SignedExport::from_zip(&bytes).unwrap();
+        assert_eq!(file.signatures.len(), 2);
+        // Phones with only the old key, or only the new one, both accept the file.
+        assert!(file.verify(&[old.verifier()]).is_ok());
+        assert!(file.verify(&[new.verifier()]).is_ok());
+    }
+    let served: cocoa_api::RiskCalculationConfiguration = f
+        .http
+        .get(f.server.url("/c19r/exposure_configuration/risk_calculation_configuration.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served, risk);
+}
+
+#[tokio::test]
+async fn a_broken_configuration_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("risk.json"), r#"{"format_version": 2}"#).unwrap();
+    let config = cocoa_server::ServerConfig {
+        data_dir: dir.path().join("data"),
+        admin_token: Some(ADMIN_TOKEN.into()),
+        export: cocoa_server::config::ExportConfig {
+            risk_calculation_configuration_file: Some(dir.path().join("risk.json")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let err = cocoa_server::App::open(config, Arc::new(cocoa_server::SystemClock)).await.unwrap_err();
+    assert!(err.to_string().contains("risk.json"), "{err}");
+}
