@@ -64,17 +64,32 @@ fn serve_with_no_configuration_then_issue_and_register() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
     assert!(data.join("cocoa.db").exists());
 
     let out = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["admin", "issue-numbers", "--count", "2", "--server", &base, "--data-dir"])
+        .args([
+            "admin",
+            "issue-numbers",
+            "--count",
+            "2",
+            "--server",
+            &base,
+            "--data-dir",
+        ])
         .arg(&data)
         .env_remove("COCOA_ADMIN_TOKEN")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 2);
@@ -83,16 +98,29 @@ fn serve_with_no_configuration_then_issue_and_register() {
 
     // A wrong token is refused with the server's reason and exit code 1.
     let out = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["admin", "issue-numbers", "--server", &base, "--admin-token", "wrong-token-0123456789"])
+        .args([
+            "admin",
+            "issue-numbers",
+            "--server",
+            &base,
+            "--admin-token",
+            "wrong-token-0123456789",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
 
     // Register with the number, as the app would.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
     let today = now / 86_400 * 144;
-    let date = chrono::DateTime::from_timestamp(now as i64, 0).unwrap().format("%Y-%m-%d").to_string();
+    let date = chrono::DateTime::from_timestamp(now as i64, 0)
+        .unwrap()
+        .format("%Y-%m-%d")
+        .to_string();
     let body = serde_json::json!({
         "hasSymptom": true,
         "onsetOfSymptomOrTestDate": format!("{date}T00:00:00.000Z"),
@@ -100,7 +128,10 @@ fn serve_with_no_configuration_then_issue_and_register() {
         "regions": ["440"],
         "verificationPayload": number,
     });
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let status = runtime.block_on(async {
         reqwest::Client::new()
             .put(format!("{base}/api/v2/diagnosis"))
@@ -116,13 +147,20 @@ fn serve_with_no_configuration_then_issue_and_register() {
     #[cfg(unix)]
     {
         let pid = server.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(status) = server.child.try_wait().unwrap() {
                 break status;
             }
-            assert!(Instant::now() < deadline, "the server did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the server did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success(), "{status}");
@@ -133,7 +171,13 @@ fn serve_with_no_configuration_then_issue_and_register() {
         }
         let log = lines.join("\n");
         assert!(log.contains("stopped"), "{log}");
-        assert!(!log.contains(token.trim()), "the admin token must never be logged");
-        assert!(!log.contains(&number), "processing numbers must never be logged");
+        assert!(
+            !log.contains(token.trim()),
+            "the admin token must never be logged"
+        );
+        assert!(
+            !log.contains(&number),
+            "processing numbers must never be logged"
+        );
     }
 }

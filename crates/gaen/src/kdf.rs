@@ -134,7 +134,9 @@ pub(crate) fn rpis_into(rpik: &[u8; 16], start: u32, out: &mut [Rpi]) {
     for chunk in out.chunks_mut(144) {
         let blocks = &mut blocks[..chunk.len()];
         for block in blocks.iter_mut() {
-            *block = (PADDED_DATA_PREFIX | (u128::from(interval) << 96)).to_le_bytes().into();
+            *block = (PADDED_DATA_PREFIX | (u128::from(interval) << 96))
+                .to_le_bytes()
+                .into();
             interval = interval.wrapping_add(1);
         }
         cipher.encrypt_blocks(blocks);
