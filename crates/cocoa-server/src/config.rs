@@ -107,7 +107,10 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { key_days: 14, file_days: 14 }
+        Self {
+            key_days: 14,
+            file_days: 14,
+        }
     }
 }
 
@@ -303,10 +306,15 @@ impl ServerConfig {
         }
         let e = &self.export;
         if !(1000..=500_000).contains(&e.max_keys_per_file) {
-            return Err(ConfigError("export.max_keys_per_file must be 1000..=500000".into()));
+            return Err(ConfigError(
+                "export.max_keys_per_file must be 1000..=500000".into(),
+            ));
         }
         if e.min_keys_per_file + e.padding_jitter > e.max_keys_per_file {
-            return Err(ConfigError("export.min_keys_per_file + padding_jitter must not exceed max_keys_per_file".into()));
+            return Err(ConfigError(
+                "export.min_keys_per_file + padding_jitter must not exceed max_keys_per_file"
+                    .into(),
+            ));
         }
         if !(1..=3600).contains(&e.lease_seconds) {
             return Err(ConfigError("export.lease_seconds must be 1..=3600".into()));
@@ -315,7 +323,9 @@ impl ServerConfig {
             return Err(ConfigError("at most 10 signing keys may be active".into()));
         }
         if e.key_id.is_empty() || e.key_version.is_empty() {
-            return Err(ConfigError("export.key_id and export.key_version must not be empty".into()));
+            return Err(ConfigError(
+                "export.key_id and export.key_version must not be empty".into(),
+            ));
         }
         if let Some(key) = &self.number_hmac_key {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -343,10 +353,20 @@ mod tests {
         assert_eq!(c.registration.regions, ["440", "441"]);
         assert_eq!(c.registration.max_keys, 30);
         assert!(ServerConfig::from_toml("colour = 1").is_err());
-        for bad in ["[retention]\nkey_days = 15", "[retention]\nkey_days = 9", "[export]\nmax_keys_per_file = 10"] {
-            assert!(ServerConfig::from_toml(bad).unwrap().validate().is_err(), "{bad}");
+        for bad in [
+            "[retention]\nkey_days = 15",
+            "[retention]\nkey_days = 9",
+            "[export]\nmax_keys_per_file = 10",
+        ] {
+            assert!(
+                ServerConfig::from_toml(bad).unwrap().validate().is_err(),
+                "{bad}"
+            );
         }
-        let c = ServerConfig::from_toml("[[export.signing_keys]]\nfile = \"a.pem\"\nversion = \"v7\"\n").unwrap();
+        let c = ServerConfig::from_toml(
+            "[[export.signing_keys]]\nfile = \"a.pem\"\nversion = \"v7\"\n",
+        )
+        .unwrap();
         assert_eq!(c.export.signing_keys[0].version.as_deref(), Some("v7"));
     }
 

@@ -1,16 +1,16 @@
 //! Putting the server together: configuration -> store, secrets, state -> router, and
 //! `serve(listener, shutdown)` so that tests and the simulator run the real server on port 0.
 
+use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
+use crate::export::{ConfigurationFiles, ExportError, ExportReport, Exporter};
 use crate::http::{router, AdminToken, AppState, LatencySamples, RateLimiter};
 use crate::numbers::NumberKey;
-use crate::blob::BlobStore;
-use crate::export::{ConfigurationFiles, ExportError, ExportReport, Exporter};
 use crate::store::{self, Store, StoreError};
+use axum::Router;
 use cocoa_api::{ExposureConfiguration, RiskCalculationConfiguration};
 use gaen::{ExportSigner, SignatureInfo};
-use axum::Router;
 use rand::rngs::{OsRng, StdRng};
 use rand::{RngCore, SeedableRng};
 use std::future::Future;
@@ -65,8 +65,9 @@ impl App {
         };
         let store = store::open(&url).await?;
         let blobs = crate::blob::open(&config)?;
-        let abort_after_uploads =
-            std::env::var("COCOA_FAULT_ABORT_AFTER_UPLOADS").ok().and_then(|v| v.parse().ok());
+        let abort_after_uploads = std::env::var("COCOA_FAULT_ABORT_AFTER_UPLOADS")
+            .ok()
+            .and_then(|v| v.parse().ok());
         let mut app = Self::with_store(
             config,
             store,
@@ -127,7 +128,7 @@ impl App {
             config: config.clone(),
             signers: Arc::new(signers),
             configuration,
-            holder: holder.iter().map(|b| format!("{b:02x}")).collect(),
+            holder: lease_holder(&holder),
             abort_after_uploads: None,
             uploads: Arc::default(),
         };
@@ -217,36 +218,62 @@ impl App {
     }
 }
 
+/// A name for this instance in the lease table: unique even when several instances in one
+/// process were seeded alike (tests, simulations), as every replica needs its own.
+fn lease_holder(random: &[u8; 8]) -> String {
+    static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let instance = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{instance}-{random}", std::process::id())
+}
+
 /// The configured signing keys, or the one generated once and kept in the database.
-async fn load_signers(config: &ServerConfig, store: &dyn Store, rng: &mut StdRng) -> Result<Vec<ExportSigner>, StartError> {
+async fn load_signers(
+    config: &ServerConfig,
+    store: &dyn Store,
+    rng: &mut StdRng,
+) -> Result<Vec<ExportSigner>, StartError> {
     let e = &config.export;
     if e.signing_keys.is_empty() {
         let info = SignatureInfo::p256(e.key_id.clone(), e.key_version.clone());
         let candidate = ExportSigner::generate(rng, info.clone()).private_key_pem();
-        let stored = store.secret("export_signing_key", candidate.as_bytes()).await?;
-        let pem = String::from_utf8(stored).map_err(|_| StartError::SigningKey("in the database is not PEM text".into()))?;
-        let signer = ExportSigner::from_pem(&pem, info).map_err(|e| StartError::SigningKey(format!("in the database: {e}")))?;
+        let stored = store
+            .secret("export_signing_key", candidate.as_bytes())
+            .await?;
+        let pem = String::from_utf8(stored)
+            .map_err(|_| StartError::SigningKey("in the database is not PEM text".into()))?;
+        let signer = ExportSigner::from_pem(&pem, info)
+            .map_err(|e| StartError::SigningKey(format!("in the database: {e}")))?;
         return Ok(vec![signer]);
     }
     e.signing_keys
         .iter()
         .enumerate()
         .map(|(i, k)| {
-            let pem = std::fs::read_to_string(&k.file)
-                .map_err(|source| StartError::Io { path: k.file.display().to_string(), source })?;
+            let pem = std::fs::read_to_string(&k.file).map_err(|source| StartError::Io {
+                path: k.file.display().to_string(),
+                source,
+            })?;
             let info = SignatureInfo::p256(
                 k.id.clone().unwrap_or_else(|| e.key_id.clone()),
                 k.version.clone().unwrap_or_else(|| format!("v{}", i + 1)),
             );
-            ExportSigner::from_pem(&pem, info).map_err(|err| StartError::SigningKey(format!("{}: {err}", k.file.display())))
+            ExportSigner::from_pem(&pem, info)
+                .map_err(|err| StartError::SigningKey(format!("{}: {err}", k.file.display())))
         })
         .collect()
 }
 
 /// COCOA's configuration files, or the files the configuration names (validated).
 fn load_configuration_files(config: &ServerConfig) -> Result<ConfigurationFiles, StartError> {
-    fn load<T: serde::de::DeserializeOwned>(path: &Path, validate: impl Fn(&T) -> Result<(), String>) -> Result<T, StartError> {
-        let bad = |reason: String| StartError::Configuration { path: path.display().to_string(), reason };
+    fn load<T: serde::de::DeserializeOwned>(
+        path: &Path,
+        validate: impl Fn(&T) -> Result<(), String>,
+    ) -> Result<T, StartError> {
+        let bad = |reason: String| StartError::Configuration {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let value: T = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         validate(&value).map_err(bad)?;

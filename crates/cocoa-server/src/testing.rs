@@ -106,3 +106,81 @@ mod tests {
         );
     }
 }
+
+/// The variable naming an S3-compatible test server (moto in CI).
+pub const TEST_S3_ENDPOINT_VAR: &str = "COCOA_TEST_S3_ENDPOINT";
+
+/// A fresh bucket on the S3 test server, and the settings that reach it.
+#[derive(Debug, Clone)]
+pub struct TestBucket {
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl TestBucket {
+    /// A new bucket with a random name, or `None` when no S3 server is configured outside CI.
+    ///
+    /// # Panics
+    /// Under `CI=true` when `COCOA_TEST_S3_ENDPOINT` is unset or the bucket cannot be created.
+    pub async fn create() -> Option<Self> {
+        let endpoint = match std::env::var(TEST_S3_ENDPOINT_VAR) {
+            Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
+            _ => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "{TEST_S3_ENDPOINT_VAR} must be set under CI (.ci/run starts moto)"
+                );
+                eprintln!("{TEST_S3_ENDPOINT_VAR} is not set: skipping the S3 part of this test");
+                return None;
+            }
+        };
+        let bucket = format!("cocoa-test-{:016x}", rand::random::<u64>());
+        create_bucket(&endpoint, &bucket).await;
+        Some(Self { endpoint, bucket })
+    }
+
+    /// S3 settings with the dummy credentials moto accepts.
+    pub fn s3_config(&self) -> crate::config::S3Config {
+        crate::config::S3Config {
+            endpoint: Some(self.endpoint.clone()),
+            access_key_id: Some("testing".into()),
+            secret_access_key: Some("testing".into()),
+            region: Some("us-east-1".into()),
+            allow_http: Some(true),
+        }
+    }
+
+    /// Points a server configuration at this bucket, under `prefix` (e.g. `/deployment`).
+    pub fn configure(&self, config: &mut crate::config::ServerConfig, prefix: &str) {
+        config.blob_url = Some(format!("s3://{}{prefix}", self.bucket));
+        config.s3 = self.s3_config();
+    }
+}
+
+/// Creates a bucket with an unsigned request (moto accepts it).
+async fn create_bucket(endpoint: &str, bucket: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // A bare HTTP/1.1 PUT: the library's own S3 client has no "create bucket".
+    let authority = endpoint
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the S3 test server at {endpoint}: {e}"));
+    let request = format!("PUT /{bucket} HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send the bucket request");
+    let mut answer = String::new();
+    stream
+        .read_to_string(&mut answer)
+        .await
+        .expect("read the bucket answer");
+    let status = answer.split_whitespace().nth(1).unwrap_or("");
+    assert!(
+        status.starts_with('2'),
+        "creating bucket {bucket}: {}",
+        answer.lines().next().unwrap_or("")
+    );
+}

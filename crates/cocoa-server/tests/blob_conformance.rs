@@ -4,7 +4,8 @@
 
 use bytes::Bytes;
 use cocoa_server::blob::{self, BlobError, BlobStore};
-use cocoa_server::config::{S3Config, ServerConfig};
+use cocoa_server::config::ServerConfig;
+use cocoa_server::testing::TestBucket;
 use std::sync::Arc;
 
 /// A store under test.
@@ -15,58 +16,11 @@ struct Backend {
     data_dir: Option<tempfile::TempDir>,
 }
 
-/// The S3 test server's endpoint; `None` (with a note) outside CI when it is not configured.
-fn s3_endpoint() -> Option<String> {
-    match std::env::var("COCOA_TEST_S3_ENDPOINT") {
-        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("COCOA_TEST_S3_ENDPOINT must be set under CI (.ci/run starts moto)")
-        }
-        _ => {
-            eprintln!(
-                "note: COCOA_TEST_S3_ENDPOINT is unset, skipping the S3 backend \
-                 (start `moto_server -H 127.0.0.1 -p 5055` and set it to http://127.0.0.1:5055)"
-            );
-            None
-        }
-    }
-}
-
-/// Dummy credentials: moto accepts any.
-fn s3_config(endpoint: &str) -> S3Config {
-    S3Config {
-        endpoint: Some(endpoint.to_owned()),
-        access_key_id: Some("testing".into()),
-        secret_access_key: Some("testing".into()),
-        region: Some("us-east-1".into()),
-        allow_http: Some(true),
-    }
-}
-
-/// Creates a fresh bucket with a random name (moto accepts an unsigned request) and returns it.
-async fn create_bucket(endpoint: &str) -> String {
-    let bucket = format!("cocoa-test-{:016x}", rand::random::<u64>());
-    let response = reqwest::Client::new()
-        .put(format!("{endpoint}/{bucket}"))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the S3 test server at {endpoint}: {e}"));
-    assert!(
-        response.status().is_success(),
-        "creating bucket {bucket}: {}",
-        response.status()
-    );
-    bucket
-}
-
-/// A store on the S3 test server: a new bucket, with `prefix` after it in the URL.
-async fn s3_store(endpoint: &str, bucket: &str, prefix: &str) -> Arc<dyn BlobStore> {
-    blob::open(&ServerConfig {
-        blob_url: Some(format!("s3://{bucket}{prefix}")),
-        s3: s3_config(endpoint),
-        ..Default::default()
-    })
-    .unwrap()
+/// A store in `bucket`, with `prefix` after the bucket name in the URL.
+fn s3_store(bucket: &TestBucket, prefix: &str) -> Arc<dyn BlobStore> {
+    let mut config = ServerConfig::default();
+    bucket.configure(&mut config, prefix);
+    blob::open(&config).unwrap()
 }
 
 impl Backend {
@@ -93,12 +47,11 @@ impl Backend {
                 data_dir: None,
             },
         ];
-        if let Some(endpoint) = s3_endpoint() {
-            let bucket = create_bucket(&endpoint).await;
+        if let Some(bucket) = TestBucket::create().await {
             all.push(Self {
                 name: "s3",
                 // Under a prefix, so that the prefix handling is tested too.
-                store: s3_store(&endpoint, &bucket, "/deployment/one").await,
+                store: s3_store(&bucket, "/deployment/one"),
                 data_dir: None,
             });
         }
@@ -306,7 +259,11 @@ async fn bad_paths_never_reach_the_store_and_a_dead_store_is_unavailable() {
     };
     let store = blob::open(&ServerConfig {
         blob_url: Some("s3://nobody-home".into()),
-        s3: s3_config(&format!("http://{closed}")),
+        s3: TestBucket {
+            endpoint: format!("http://{closed}"),
+            bucket: String::new(),
+        }
+        .s3_config(),
         ..Default::default()
     })
     .unwrap();
@@ -437,12 +394,12 @@ async fn overwrites_are_atomic_for_readers() {
 /// there; the description names the bucket but no credentials.
 #[tokio::test]
 async fn s3_prefix_places_objects_under_it() {
-    let Some(endpoint) = s3_endpoint() else {
+    let Some(test_bucket) = TestBucket::create().await else {
         return;
     };
-    let bucket = create_bucket(&endpoint).await;
-    let prefixed = s3_store(&endpoint, &bucket, "/deployment/one/").await;
-    let whole = s3_store(&endpoint, &bucket, "").await;
+    let (endpoint, bucket) = (&test_bucket.endpoint, &test_bucket.bucket);
+    let prefixed = s3_store(&test_bucket, "/deployment/one/");
+    let whole = s3_store(&test_bucket, "");
     prefixed
         .put("c19r/440/list.json", bytes("[]"))
         .await

@@ -22,7 +22,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0).unwrap().timestamp() / 600
+    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
+        .unwrap()
+        .timestamp()
+        / 600
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -58,12 +61,19 @@ impl Fixture {
             .json()
             .await
             .unwrap();
-        r["processingNumbers"][0]["processingNumber"].as_str().unwrap().to_owned()
+        r["processingNumbers"][0]["processingNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// Registers keys for 1..=10 August with bytes `[seed + day; 16]`; returns them by day.
     async fn register(&self, seed: u8, chaff: bool) -> HashMap<u32, [u8; 16]> {
-        let number = if chaff { "00000000".to_owned() } else { self.issue().await };
+        let number = if chaff {
+            "00000000".to_owned()
+        } else {
+            self.issue().await
+        };
         let mut keys = HashMap::new();
         let wire: Vec<Value> = (1..=10u32)
             .map(|d| {
@@ -78,11 +88,17 @@ impl Fixture {
             "keys": wire, "regions": ["440"], "platform": "ios",
             "verificationPayload": number,
         });
-        let mut request = self.http.put(self.server.url("/api/v2/diagnosis")).json(&body);
+        let mut request = self
+            .http
+            .put(self.server.url("/api/v2/diagnosis"))
+            .json(&body);
         if chaff {
             request = request.header("X-Chaff", "1");
         }
-        assert_eq!(request.send().await.unwrap().status(), StatusCode::NO_CONTENT);
+        assert_eq!(
+            request.send().await.unwrap().status(),
+            StatusCode::NO_CONTENT
+        );
         keys
     }
 
@@ -114,7 +130,12 @@ impl Fixture {
     }
 
     async fn list(&self) -> Vec<ListEntry> {
-        let r = self.http.get(self.server.url("/c19r/440/list.json")).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.server.url("/c19r/440/list.json"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()["content-type"], "application/json");
         r.json().await.unwrap()
@@ -142,12 +163,18 @@ impl Fixture {
             let file = SignedExport::from_zip(&bytes).unwrap();
             file.verify(std::slice::from_ref(verifier)).unwrap();
             let n = file.export.keys.len();
-            assert!(n >= self.min_keys && n <= self.max_keys, "{n} keys: padded to the minimum, within the maximum");
+            assert!(
+                n >= self.min_keys && n <= self.max_keys,
+                "{n} keys: padded to the minimum, within the maximum"
+            );
             assert_eq!((file.export.batch_num, file.export.batch_size), (1, 1));
             assert_eq!(file.export.region, "440");
             for k in &file.export.keys {
                 *phone.keys.entry(k.key.to_bytes()).or_default() += 1;
-                let dsos = k.days_since_onset.expect("every key carries days since onset").get();
+                let dsos = k
+                    .days_since_onset
+                    .expect("every key carries days since onset")
+                    .get();
                 assert!((-14..=14).contains(&dsos));
             }
             phone.files.push((entry.url.clone(), bytes));
@@ -160,8 +187,15 @@ impl Fixture {
 }
 
 fn openssl_verifies(public_pem: &str, zip: &[u8]) -> bool {
-    if std::process::Command::new("openssl").arg("version").output().is_err() {
-        assert!(std::env::var_os("CI").is_none(), "openssl is required under CI");
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "openssl is required under CI"
+        );
         return true;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -171,7 +205,15 @@ fn openssl_verifies(public_pem: &str, zip: &[u8]) -> bool {
     std::fs::write(dir.path().join("export.bin"), &bin).unwrap();
     std::fs::write(dir.path().join("sig.der"), signature).unwrap();
     let out = std::process::Command::new("openssl")
-        .args(["dgst", "-sha256", "-verify", "pub.pem", "-signature", "sig.der", "export.bin"])
+        .args([
+            "dgst",
+            "-sha256",
+            "-verify",
+            "pub.pem",
+            "-signature",
+            "sig.der",
+            "export.bin",
+        ])
         .current_dir(dir.path())
         .output()
         .unwrap();
@@ -180,16 +222,38 @@ fn openssl_verifies(public_pem: &str, zip: &[u8]) -> bool {
 
 #[tokio::test]
 async fn a_phone_gets_every_published_key_exactly_once() {
-    for backend in Backend::all().await {
+    // The embedded default (SQLite and a folder), then PostgreSQL and an S3-compatible store.
+    let mut setups = vec![(Backend::sqlite().await, None)];
+    if let Some(postgres) = Backend::postgres().await {
+        setups.push((postgres, cocoa_server::testing::TestBucket::create().await));
+    }
+    for (backend, bucket) in setups {
         let clock = Arc::new(ManualClock::new(t0()));
-        let server = Server::start(backend.store.clone(), clock.clone() as Arc<dyn Clock>, |_| {}).await;
-        let f = Fixture { server, clock, backend, http: reqwest::Client::new(), min_keys: 1000, max_keys: 250_000 };
+        let server = Server::start_with(
+            backend.store.clone(),
+            bucket.as_ref(),
+            clock.clone() as Arc<dyn Clock>,
+            |_| {},
+        )
+        .await;
+        let f = Fixture {
+            server,
+            clock,
+            backend,
+            http: reqwest::Client::new(),
+            min_keys: 1000,
+            max_keys: 250_000,
+        };
         let verifier = f.verifier().await;
 
         let alice = f.register(0, false).await;
         let bob = f.register(100, false).await;
         let chaff = f.register(200, true).await;
-        let mut phone = Phone { last_created: 0, keys: HashMap::new(), files: Vec::new() };
+        let mut phone = Phone {
+            last_created: 0,
+            keys: HashMap::new(),
+            files: Vec::new(),
+        };
 
         // First run at 05:30 on 10 August: past keys are released (upload hour 05:00); today's
         // keys are held until 11 August 02:00.
@@ -202,8 +266,14 @@ async fn a_phone_gets_every_published_key_exactly_once() {
             for day in 2..=9 {
                 assert_eq!(phone.keys.get(&person[&day]), Some(&1), "day {day}");
             }
-            assert!(!phone.keys.contains_key(&person[&10]), "today's key is held back");
-            assert!(!phone.keys.contains_key(&person[&1]), "keys outside the window never appear");
+            assert!(
+                !phone.keys.contains_key(&person[&10]),
+                "today's key is held back"
+            );
+            assert!(
+                !phone.keys.contains_key(&person[&1]),
+                "keys outside the window never appear"
+            );
         }
 
         // Nothing new: nothing published, list unchanged.
@@ -213,14 +283,20 @@ async fn a_phone_gets_every_published_key_exactly_once() {
         assert_eq!(f.list().await, before);
 
         // Still held at 01:59 the next day, released at 02:00.
-        f.clock.set(Utc.with_ymd_and_hms(2022, 8, 11, 1, 59, 0).unwrap());
+        f.clock
+            .set(Utc.with_ymd_and_hms(2022, 8, 11, 1, 59, 0).unwrap());
         assert_eq!(f.export().await["real_keys"], 0);
-        f.clock.set(Utc.with_ymd_and_hms(2022, 8, 11, 2, 0, 0).unwrap());
+        f.clock
+            .set(Utc.with_ymd_and_hms(2022, 8, 11, 2, 0, 0).unwrap());
         assert_eq!(f.export().await["real_keys"], 2);
         assert_eq!(f.sync(&mut phone, &verifier).await, 1);
         for person in [&alice, &bob] {
             for day in 2..=10 {
-                assert_eq!(phone.keys.get(&person[&day]), Some(&1), "day {day} exactly once");
+                assert_eq!(
+                    phone.keys.get(&person[&day]),
+                    Some(&1),
+                    "day {day} exactly once"
+                );
             }
         }
         for key in chaff.values() {
@@ -230,33 +306,65 @@ async fn a_phone_gets_every_published_key_exactly_once() {
         assert!(phone.keys.values().all(|n| *n == 1));
 
         // Files carry distinct (start, end) windows, verify with OpenSSL, and regenerate exactly.
-        let keys: Vec<SigningKeyInfo> =
-            f.http.get(f.server.url("/api/v1/export-signing-keys")).send().await.unwrap().json().await.unwrap();
-        let mut windows = HashSet::new();
-        for (url, bytes) in &phone.files {
-            let file = SignedExport::from_zip(bytes).unwrap();
-            assert!(windows.insert((file.export.start_timestamp, file.export.end_timestamp)), "{url}");
-            assert!(file.export.start_timestamp < file.export.end_timestamp);
-            assert!(openssl_verifies(&keys[0].public_key_pem, bytes), "{url}");
-            let id: i64 = url.rsplit('/').next().unwrap().trim_end_matches(".zip").parse().unwrap();
-            let again = f.server.app.exporter().regenerate(id).await.unwrap().unwrap();
-            assert_eq!(&again, bytes, "regenerating {url} gives the same bytes");
-        }
-
-        // The configuration files and index.txt are published too.
-        let config: Value = f
+        let keys: Vec<SigningKeyInfo> = f
             .http
-            .get(f.server.url("/c19r/exposure_configuration/configuration.json"))
+            .get(f.server.url("/api/v1/export-signing-keys"))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        assert_eq!(config["GoogleDailySummariesConfig"]["AttenuationBucketThresholdDb"], json!([46, 60, 65]));
+        let mut windows = HashSet::new();
+        for (url, bytes) in &phone.files {
+            let file = SignedExport::from_zip(bytes).unwrap();
+            assert!(
+                windows.insert((file.export.start_timestamp, file.export.end_timestamp)),
+                "{url}"
+            );
+            assert!(file.export.start_timestamp < file.export.end_timestamp);
+            assert!(openssl_verifies(&keys[0].public_key_pem, bytes), "{url}");
+            let id: i64 = url
+                .rsplit('/')
+                .next()
+                .unwrap()
+                .trim_end_matches(".zip")
+                .parse()
+                .unwrap();
+            let again = f
+                .server
+                .app
+                .exporter()
+                .regenerate(id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&again, bytes, "regenerating {url} gives the same bytes");
+        }
+
+        // The configuration files and index.txt are published too.
+        let config: Value = f
+            .http
+            .get(
+                f.server
+                    .url("/c19r/exposure_configuration/configuration.json"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            config["GoogleDailySummariesConfig"]["AttenuationBucketThresholdDb"],
+            json!([46, 60, 65])
+        );
         let risk: Value = f
             .http
-            .get(f.server.url("/c19r/exposure_configuration/risk_calculation_configuration.json"))
+            .get(
+                f.server
+                    .url("/c19r/exposure_configuration/risk_calculation_configuration.json"),
+            )
             .send()
             .await
             .unwrap()
@@ -264,9 +372,19 @@ async fn a_phone_gets_every_published_key_exactly_once() {
             .await
             .unwrap();
         assert_eq!(risk["DailySummary_DaySummary_ScoreSum"]["value"], 1350.0);
-        let index = f.http.get(f.server.url("/c19r/440/index.txt")).send().await.unwrap().text().await.unwrap();
+        let index = f
+            .http
+            .get(f.server.url("/c19r/440/index.txt"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert_eq!(index.lines().count(), 9);
-        assert!(index.lines().all(|l| l.starts_with("c19r/440/") && l.ends_with(".zip")));
+        assert!(index
+            .lines()
+            .all(|l| l.starts_with("c19r/440/") && l.ends_with(".zip")));
 
         // Retention: 15 days after the last window, the files, the list entries and the keys go.
         f.clock.advance(Duration::days(15));
@@ -274,9 +392,23 @@ async fn a_phone_gets_every_published_key_exactly_once() {
         assert_eq!(report.files, 9);
         assert!(report.keys >= 18, "{report:?}");
         assert_eq!(f.list().await, vec![]);
-        assert_eq!(f.http.get(f.server.url("/c19r/440/index.txt")).send().await.unwrap().text().await.unwrap(), "");
+        assert_eq!(
+            f.http
+                .get(f.server.url("/c19r/440/index.txt"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            ""
+        );
         for (url, _) in &phone.files {
-            assert_eq!(f.http.get(url).send().await.unwrap().status(), StatusCode::NOT_FOUND, "{url}");
+            assert_eq!(
+                f.http.get(url).send().await.unwrap().status(),
+                StatusCode::NOT_FOUND,
+                "{url}"
+            );
         }
         assert!(f.backend.store.all_keys().await.unwrap().is_empty());
     }
@@ -286,13 +418,29 @@ async fn a_phone_gets_every_published_key_exactly_once() {
 async fn exports_need_the_admin_token_and_large_days_split_into_files() {
     for backend in Backend::all().await {
         let clock = Arc::new(ManualClock::new(t0()));
-        let server = Server::start(backend.store.clone(), clock.clone() as Arc<dyn Clock>, |c| {
-            c.export.max_keys_per_file = 1000;
-            c.export.min_keys_per_file = 900;
-        })
+        let server = Server::start(
+            backend.store.clone(),
+            clock.clone() as Arc<dyn Clock>,
+            |c| {
+                c.export.max_keys_per_file = 1000;
+                c.export.min_keys_per_file = 900;
+            },
+        )
         .await;
-        let f = Fixture { server, clock, backend, http: reqwest::Client::new(), min_keys: 900, max_keys: 1000 };
-        let r = f.http.post(f.server.url("/api/v1/admin/export")).send().await.unwrap();
+        let f = Fixture {
+            server,
+            clock,
+            backend,
+            http: reqwest::Client::new(),
+            min_keys: 900,
+            max_keys: 1000,
+        };
+        let r = f
+            .http
+            .post(f.server.url("/api/v1/admin/export"))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
         // 1,200 keys of one day, straight into the store: two files of at most 1,000 keys.
@@ -334,17 +482,29 @@ async fn exports_need_the_admin_token_and_large_days_split_into_files() {
                 idempotency_hash: None,
             };
             let accept = move |_| {
-                Ok(cocoa_server::registration::Accepted { keys: new_keys.clone(), accepted_wire_keys: vec![], warnings: vec![] })
+                Ok(cocoa_server::registration::Accepted {
+                    keys: new_keys.clone(),
+                    accepted_wire_keys: vec![],
+                    warnings: vec![],
+                })
             };
             f.backend.store.register(&claim, &accept).await.unwrap();
         }
         let verifier = f.verifier().await;
-        let mut phone = Phone { last_created: 0, keys: HashMap::new(), files: Vec::new() };
+        let mut phone = Phone {
+            last_created: 0,
+            keys: HashMap::new(),
+            files: Vec::new(),
+        };
         f.export().await;
         let list = f.list().await;
         assert_eq!(list.len(), 2);
         assert_eq!(f.sync(&mut phone, &verifier).await, 2);
-        let sizes: Vec<usize> = phone.files.iter().map(|(_, b)| SignedExport::from_zip(b).unwrap().export.keys.len()).collect();
+        let sizes: Vec<usize> = phone
+            .files
+            .iter()
+            .map(|(_, b)| SignedExport::from_zip(b).unwrap().export.keys.len())
+            .collect();
         assert_eq!(sizes.iter().filter(|s| **s == 1000).count(), 1, "{sizes:?}");
         for k in &keys {
             assert_eq!(phone.keys.get(k), Some(&1));
@@ -354,7 +514,11 @@ async fn exports_need_the_admin_token_and_large_days_split_into_files() {
             .iter()
             .map(|(_, b)| SignedExport::from_zip(b).unwrap().export.end_timestamp)
             .collect();
-        assert_eq!(ends.len(), 2, "split files of one window get distinct end timestamps");
+        assert_eq!(
+            ends.len(),
+            2,
+            "split files of one window get distinct end timestamps"
+        );
     }
 }
 
@@ -368,30 +532,71 @@ async fn rotation_signs_with_every_key_and_configuration_files_can_be_replaced()
     std::fs::write(dir.path().join("new.pem"), new.private_key_pem()).unwrap();
     let mut risk = cocoa_api::RiskCalculationConfiguration::default();
     risk.score_sum.value = 1170.0;
-    std::fs::write(dir.path().join("risk.json"), serde_json::to_vec(&risk).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("risk.json"),
+        serde_json::to_vec(&risk).unwrap(),
+    )
+    .unwrap();
 
     let backend = Backend::sqlite().await;
     let clock = Arc::new(ManualClock::new(t0()));
     let paths = dir.path().to_owned();
-    let server = Server::start(backend.store.clone(), clock.clone() as Arc<dyn Clock>, move |c| {
-        c.export.signing_keys = vec![
-            cocoa_server::config::SigningKeyConfig { file: paths.join("old.pem"), id: None, version: None },
-            cocoa_server::config::SigningKeyConfig { file: paths.join("new.pem"), id: None, version: Some("v9".into()) },
-        ];
-        c.export.risk_calculation_configuration_file = Some(paths.join("risk.json"));
-    })
+    let server = Server::start(
+        backend.store.clone(),
+        clock.clone() as Arc<dyn Clock>,
+        move |c| {
+            c.export.signing_keys = vec![
+                cocoa_server::config::SigningKeyConfig {
+                    file: paths.join("old.pem"),
+                    id: None,
+                    version: None,
+                },
+                cocoa_server::config::SigningKeyConfig {
+                    file: paths.join("new.pem"),
+                    id: None,
+                    version: Some("v9".into()),
+                },
+            ];
+            c.export.risk_calculation_configuration_file = Some(paths.join("risk.json"));
+        },
+    )
     .await;
-    let f = Fixture { server, clock, backend, http: reqwest::Client::new(), min_keys: 1000, max_keys: 250_000 };
-    let keys: Vec<SigningKeyInfo> =
-        f.http.get(f.server.url("/api/v1/export-signing-keys")).send().await.unwrap().json().await.unwrap();
-    let versions: Vec<&str> = keys.iter().map(|k| k.verification_key_version.as_str()).collect();
+    let f = Fixture {
+        server,
+        clock,
+        backend,
+        http: reqwest::Client::new(),
+        min_keys: 1000,
+        max_keys: 250_000,
+    };
+    let keys: Vec<SigningKeyInfo> = f
+        .http
+        .get(f.server.url("/api/v1/export-signing-keys"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<&str> = keys
+        .iter()
+        .map(|k| k.verification_key_version.as_str())
+        .collect();
     assert_eq!(versions, ["v1", "v9"]);
     f.register(0, false).await;
     f.export().await;
     let list = f.list().await;
     assert!(!list.is_empty());
     for entry in list {
-        let bytes = f.http.get(&entry.url).send().await.unwrap().bytes().await.unwrap();
+        let bytes = f
+            .http
+            .get(&entry.url)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let file = SignedExport::from_zip(&bytes).unwrap();
         assert_eq!(file.signatures.len(), 2);
         // Phones with only the old key, or only the new one, both accept the file.
@@ -400,7 +605,10 @@ async fn rotation_signs_with_every_key_and_configuration_files_can_be_replaced()
     }
     let served: cocoa_api::RiskCalculationConfiguration = f
         .http
-        .get(f.server.url("/c19r/exposure_configuration/risk_calculation_configuration.json"))
+        .get(
+            f.server
+                .url("/c19r/exposure_configuration/risk_calculation_configuration.json"),
+        )
         .send()
         .await
         .unwrap()
@@ -423,6 +631,123 @@ async fn a_broken_configuration_file_stops_the_start() {
         },
         ..Default::default()
     };
-    let err = cocoa_server::App::open(config, Arc::new(cocoa_server::SystemClock)).await.unwrap_err();
+    let err = cocoa_server::App::open(config, Arc::new(cocoa_server::SystemClock))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("risk.json"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_sharing_postgres_and_s3_never_publish_a_key_twice_or_skip_one() {
+    let Some(db) = cocoa_server::testing::TestDatabase::create().await else {
+        return;
+    };
+    let Some(bucket) = cocoa_server::testing::TestBucket::create().await else {
+        return;
+    };
+    let clock = Arc::new(ManualClock::new(t0()));
+    // Three replicas: separate processes in production, separate connection pools here.
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let store: Arc<dyn cocoa_server::store::Store> = Arc::new(
+            cocoa_server::store::PostgresStore::connect(&db.url)
+                .await
+                .unwrap(),
+        );
+        replicas.push(
+            Server::start_with(
+                store,
+                Some(&bucket),
+                clock.clone() as Arc<dyn Clock>,
+                |_| {},
+            )
+            .await,
+        );
+    }
+    let http = reqwest::Client::new();
+    // All replicas sign with the key the first one generated and stored.
+    let mut pems = HashSet::new();
+    for r in &replicas {
+        let keys: Vec<SigningKeyInfo> = http
+            .get(r.url("/api/v1/export-signing-keys"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        pems.insert(keys[0].public_key_pem.clone());
+    }
+    assert_eq!(pems.len(), 1, "replicas share one signing key");
+    let verifier = ExportVerifier::from_pem(pems.iter().next().unwrap()).unwrap();
+
+    let store: Arc<dyn cocoa_server::store::Store> = Arc::new(
+        cocoa_server::store::PostgresStore::connect(&db.url)
+            .await
+            .unwrap(),
+    );
+    let backend = Backend::wrap("postgres", store, db.url.clone());
+    let f = Fixture {
+        server: replicas.remove(0),
+        clock: clock.clone(),
+        backend,
+        http: http.clone(),
+        min_keys: 1000,
+        max_keys: 250_000,
+    };
+    let mut phone = Phone {
+        last_created: 0,
+        keys: HashMap::new(),
+        files: Vec::new(),
+    };
+    let mut registered = Vec::new();
+    for round in 0..4u8 {
+        registered.push(f.register(round * 20, false).await);
+        // Every replica exports at the same moment, as their schedules would.
+        let runs = [
+            f.server.url("/api/v1/admin/export"),
+            replicas[0].url("/api/v1/admin/export"),
+            replicas[1].url("/api/v1/admin/export"),
+        ]
+        .map(|url| {
+            let http = http.clone();
+            async move {
+                http.post(url)
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<Value>()
+                    .await
+                    .unwrap()
+            }
+        });
+        let reports = futures::future::join_all(runs).await;
+        let published: u64 = reports
+            .iter()
+            .map(|r| r["real_keys"].as_u64().unwrap())
+            .sum();
+        assert_eq!(published, 8, "round {round}: 2..=9 August: {reports:?}");
+        let working = reports
+            .iter()
+            .filter(|r| r["skipped"] == false && r["real_keys"] != 0)
+            .count();
+        assert_eq!(
+            working, 1,
+            "one replica at a time does the work: {reports:?}"
+        );
+        f.sync(&mut phone, &verifier).await;
+        clock.advance(Duration::hours(1));
+    }
+    for person in &registered {
+        for day in 2..=9 {
+            assert_eq!(
+                phone.keys.get(&person[&day]),
+                Some(&1),
+                "day {day} exactly once"
+            );
+        }
+    }
+    let urls: HashSet<&String> = phone.files.iter().map(|(u, _)| u).collect();
+    assert_eq!(urls.len(), phone.files.len(), "no file listed twice");
 }

@@ -5,8 +5,8 @@
 use crate::store::{ExportFileRow, StoredKey};
 use cocoa_api::ListEntry;
 use gaen::{
-    DaysSinceOnset, DiagnosisKey, ExportSigner, IntervalNumber, KeyExport, ReportType, RollingPeriod,
-    SignedExport, Tek,
+    DaysSinceOnset, DiagnosisKey, ExportSigner, IntervalNumber, KeyExport, ReportType,
+    RollingPeriod, SignedExport, Tek,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -33,7 +33,10 @@ pub fn make_padding(real: &[StoredKey], count: usize, seed: u64) -> Vec<u8> {
         let dsos = if real.is_empty() {
             rng.gen_range(-3..=10)
         } else {
-            real[rng.gen_range(0..real.len())].key.days_since_onset.get()
+            real[rng.gen_range(0..real.len())]
+                .key
+                .days_since_onset
+                .get()
         };
         out.push(dsos as i8 as u8);
     }
@@ -70,7 +73,11 @@ pub fn file_keys(row: &ExportFileRow, real: &[StoredKey]) -> Vec<DiagnosisKey> {
 }
 
 /// The signed zip of a file.
-pub fn build_zip(row: &ExportFileRow, real: &[StoredKey], signers: &[ExportSigner]) -> Result<Vec<u8>, gaen::Error> {
+pub fn build_zip(
+    row: &ExportFileRow,
+    real: &[StoredKey],
+    signers: &[ExportSigner],
+) -> Result<Vec<u8>, gaen::Error> {
     let export = KeyExport {
         start_timestamp: row.start_timestamp.max(0) as u64,
         end_timestamp: row.end_timestamp.max(0) as u64,
@@ -170,9 +177,16 @@ mod tests {
         assert_eq!(keys.len(), 70);
         assert_eq!(file_keys(&r, &real), keys);
         let in_order: Vec<_> = real.iter().map(|k| k.key.key).collect();
-        let real_positions: Vec<_> = keys.iter().filter(|k| in_order.contains(&k.key)).map(|k| k.key).collect();
+        let real_positions: Vec<_> = keys
+            .iter()
+            .filter(|k| in_order.contains(&k.key))
+            .map(|k| k.key)
+            .collect();
         assert_eq!(real_positions.len(), 50);
-        assert_ne!(real_positions, in_order, "real keys must not keep upload order");
+        assert_ne!(
+            real_positions, in_order,
+            "real keys must not keep upload order"
+        );
         assert!(keys.iter().all(|k| k.rolling_start.get() == 19_000 * 144));
     }
 
@@ -187,8 +201,16 @@ mod tests {
         c.id = 3;
         c.region = "441".into();
         let files = [a, b, c];
-        let list: Vec<ListEntry> = serde_json::from_slice(&list_json("440", &files, "https://cdn.example/c19r/")).unwrap();
-        assert_eq!(list, vec![ListEntry { region: "440".into(), url: "https://cdn.example/c19r/440/1.zip".into(), created: 5 }]);
+        let list: Vec<ListEntry> =
+            serde_json::from_slice(&list_json("440", &files, "https://cdn.example/c19r/")).unwrap();
+        assert_eq!(
+            list,
+            vec![ListEntry {
+                region: "440".into(),
+                url: "https://cdn.example/c19r/440/1.zip".into(),
+                created: 5
+            }]
+        );
         assert_eq!(index_txt("440", &files), b"c19r/440/1.zip\n");
     }
 }

@@ -81,8 +81,12 @@ pub struct ConfigurationFiles {
 impl ConfigurationFiles {
     pub fn new(exposure: &ExposureConfiguration, risk: &RiskCalculationConfiguration) -> Self {
         Self {
-            exposure: Bytes::from(serde_json::to_vec_pretty(exposure).expect("plain values serialise")),
-            risk_calculation: Bytes::from(serde_json::to_vec_pretty(risk).expect("plain values serialise")),
+            exposure: Bytes::from(
+                serde_json::to_vec_pretty(exposure).expect("plain values serialise"),
+            ),
+            risk_calculation: Bytes::from(
+                serde_json::to_vec_pretty(risk).expect("plain values serialise"),
+            ),
         }
     }
 }
@@ -106,7 +110,9 @@ pub struct Exporter {
 
 impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exporter").field("holder", &self.holder).finish_non_exhaustive()
+        f.debug_struct("Exporter")
+            .field("holder", &self.holder)
+            .finish_non_exhaustive()
     }
 }
 
@@ -126,9 +132,16 @@ impl Exporter {
     /// One export run (see the module documentation).
     pub async fn run(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
         let now = self.clock.now().timestamp();
-        if !self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
+        if !self
+            .store
+            .try_lease(LEASE, &self.holder, now, self.lease_seconds())
+            .await?
+        {
             tracing::info!("export skipped: another replica holds the lease");
-            return Ok(ExportReport { skipped: true, ..Default::default() });
+            return Ok(ExportReport {
+                skipped: true,
+                ..Default::default()
+            });
         }
         let result = self.run_leased(rng).await;
         if let Err(e) = self.store.release_lease(LEASE, &self.holder).await {
@@ -149,7 +162,11 @@ impl Exporter {
 
     async fn renew(&self) -> Result<(), ExportError> {
         let now = self.clock.now().timestamp();
-        if self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
+        if self
+            .store
+            .try_lease(LEASE, &self.holder, now, self.lease_seconds())
+            .await?
+        {
             Ok(())
         } else {
             Err(ExportError::LeaseLost)
@@ -162,7 +179,11 @@ impl Exporter {
         let files = self.store.files(None).await?;
 
         // 1. Files an interrupted run planned but did not list: upload them again.
-        let mut unlisted: Vec<ExportFileRow> = files.iter().filter(|f| f.created_ms.is_none()).cloned().collect();
+        let mut unlisted: Vec<ExportFileRow> = files
+            .iter()
+            .filter(|f| f.created_ms.is_none())
+            .cloned()
+            .collect();
         for row in &unlisted {
             let keys = self.store.file_keys(row.id).await?;
             self.upload(row, &keys).await?;
@@ -198,9 +219,14 @@ impl Exporter {
                 };
                 let min_keys = e.min_keys_per_file;
                 let pad = move |real: &[StoredKey]| {
-                    build::make_padding(real, build::padding_count(real.len(), min_keys, jitter), padding_seed)
+                    build::make_padding(
+                        real,
+                        build::padding_count(real.len(), min_keys, jitter),
+                        padding_seed,
+                    )
                 };
-                let Some((row, keys)) = self.store.plan_file(&new, now, real_max, &pad).await? else {
+                let Some((row, keys)) = self.store.plan_file(&new, now, real_max, &pad).await?
+                else {
                     break;
                 };
                 last_end.insert(group.region.clone(), end);
@@ -224,7 +250,9 @@ impl Exporter {
         let now_ms = self.clock.now().timestamp_millis();
         unlisted.sort_by_key(|f| f.id);
         for row in &unlisted {
-            let created = last_created.get(&row.region).map_or(now_ms, |l| now_ms.max(l + 1));
+            let created = last_created
+                .get(&row.region)
+                .map_or(now_ms, |l| now_ms.max(l + 1));
             self.store.mark_published(row.id, created).await?;
             last_created.insert(row.region.clone(), created);
         }
@@ -248,8 +276,13 @@ impl Exporter {
 
     async fn upload(&self, row: &ExportFileRow, keys: &[StoredKey]) -> Result<(), ExportError> {
         let zip = build::build_zip(row, keys, &self.signers)?;
-        self.blobs.put(&build::zip_path(&row.region, row.id), Bytes::from(zip)).await?;
-        let done = self.uploads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        self.blobs
+            .put(&build::zip_path(&row.region, row.id), Bytes::from(zip))
+            .await?;
+        let done = self
+            .uploads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
         if self.abort_after_uploads.is_some_and(|limit| done >= limit) {
             tracing::error!(uploads = done, "fault injection: aborting the process");
             std::process::abort();
@@ -259,7 +292,13 @@ impl Exporter {
 
     /// The exact bytes of a file, rebuilt from the database.
     pub async fn regenerate(&self, file_id: i64) -> Result<Option<Vec<u8>>, ExportError> {
-        let Some(row) = self.store.files(None).await?.into_iter().find(|f| f.id == file_id) else {
+        let Some(row) = self
+            .store
+            .files(None)
+            .await?
+            .into_iter()
+            .find(|f| f.id == file_id)
+        else {
             return Ok(None);
         };
         let keys = self.store.file_keys(file_id).await?;
@@ -268,8 +307,14 @@ impl Exporter {
 
     async fn publish_configuration(&self) -> Result<(), ExportError> {
         for (path, data) in [
-            ("c19r/exposure_configuration/configuration.json", &self.configuration.exposure),
-            ("c19r/exposure_configuration/risk_calculation_configuration.json", &self.configuration.risk_calculation),
+            (
+                "c19r/exposure_configuration/configuration.json",
+                &self.configuration.exposure,
+            ),
+            (
+                "c19r/exposure_configuration/risk_calculation_configuration.json",
+                &self.configuration.risk_calculation,
+            ),
         ] {
             let current = self.blobs.get(path).await?;
             if current.as_ref().map(|b| &b.data) != Some(data) {
@@ -305,8 +350,15 @@ impl Exporter {
     /// go), zips no record knows (left by a crash), and old processing numbers.
     pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
         let now = self.clock.now().timestamp();
-        if !self.store.try_lease(LEASE, &self.holder, now, self.lease_seconds()).await? {
-            return Ok(CleanupReport { skipped: true, ..Default::default() });
+        if !self
+            .store
+            .try_lease(LEASE, &self.holder, now, self.lease_seconds())
+            .await?
+        {
+            return Ok(CleanupReport {
+                skipped: true,
+                ..Default::default()
+            });
         }
         let result = self.cleanup_leased(now).await;
         if let Err(e) = self.store.release_lease(LEASE, &self.holder).await {
@@ -314,7 +366,13 @@ impl Exporter {
         }
         let report = result?;
         if report.keys + report.files + report.orphan_blobs + report.numbers > 0 {
-            tracing::info!(keys = report.keys, files = report.files, orphans = report.orphan_blobs, numbers = report.numbers, "retention deleted");
+            tracing::info!(
+                keys = report.keys,
+                files = report.files,
+                orphans = report.orphan_blobs,
+                numbers = report.numbers,
+                "retention deleted"
+            );
         }
         Ok(report)
     }
@@ -324,7 +382,10 @@ impl Exporter {
         let mut report = CleanupReport::default();
         let key_cutoff = (now - i64::from(r.key_days) * 86_400) / 600;
         report.keys = self.store.delete_keys_ended_before(key_cutoff).await?;
-        let deleted = self.store.delete_files_ended_before(now - i64::from(r.file_days) * 86_400).await?;
+        let deleted = self
+            .store
+            .delete_files_ended_before(now - i64::from(r.file_days) * 86_400)
+            .await?;
         report.files = deleted.len() as u64;
         let regions: Vec<String> = deleted.iter().map(|f| f.region.clone()).collect();
         // Unlist first, then delete: a phone never sees a listed file that is gone.
@@ -333,8 +394,13 @@ impl Exporter {
             self.blobs.delete(&build::zip_path(&f.region, f.id)).await?;
         }
         // Zips without a record: a crash between deleting records and blobs left them.
-        let known: BTreeSet<String> =
-            self.store.files(None).await?.iter().map(|f| build::zip_path(&f.region, f.id)).collect();
+        let known: BTreeSet<String> = self
+            .store
+            .files(None)
+            .await?
+            .iter()
+            .map(|f| build::zip_path(&f.region, f.id))
+            .collect();
         for path in self.blobs.list("c19r/").await? {
             if path.ends_with(".zip") && !known.contains(&path) {
                 self.blobs.delete(&path).await?;

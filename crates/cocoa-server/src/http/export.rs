@@ -11,8 +11,14 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::sync::Arc;
 
-pub async fn run_export(State(state): State<Arc<AppState>>, request: Request) -> Result<Response, ApiError> {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+pub async fn run_export(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if !state.admin_token.authorizes(authorization) {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -24,7 +30,11 @@ pub async fn run_export(State(state): State<Arc<AppState>>, request: Request) ->
         let mut parent = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")
     };
-    let report = state.exporter.run(&mut rng).await.map_err(ApiError::unavailable)?;
+    let report = state
+        .exporter
+        .run(&mut rng)
+        .await
+        .map_err(ApiError::unavailable)?;
     Ok(Json(report).into_response())
 }
 

@@ -2,14 +2,36 @@
 //! in `sql.rs`).
 
 use super::sql::{key_from_row, KeyRow, PostgresStore, SqliteStore};
-use super::{ExportFileRow, ExportStore, NewExportFile, PaddingFn, PendingGroup, StoreError, StoredKey};
+use super::{
+    ExportFileRow, ExportStore, NewExportFile, PaddingFn, PendingGroup, StoreError, StoredKey,
+};
 use async_trait::async_trait;
 
 type FileRow = (i64, String, i64, i64, i64, i64, Vec<u8>, i64, Option<i64>);
 
 fn file_from_row(row: FileRow) -> ExportFileRow {
-    let (id, region, key_day, start_timestamp, end_timestamp, shuffle_seed, padding, real_keys, created_ms) = row;
-    ExportFileRow { id, region, key_day, start_timestamp, end_timestamp, shuffle_seed, padding, real_keys, created_ms }
+    let (
+        id,
+        region,
+        key_day,
+        start_timestamp,
+        end_timestamp,
+        shuffle_seed,
+        padding,
+        real_keys,
+        created_ms,
+    ) = row;
+    ExportFileRow {
+        id,
+        region,
+        key_day,
+        start_timestamp,
+        end_timestamp,
+        shuffle_seed,
+        padding,
+        real_keys,
+        created_ms,
+    }
 }
 
 const FILE_COLUMNS: &str =

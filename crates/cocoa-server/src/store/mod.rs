@@ -126,7 +126,13 @@ pub type PaddingFn<'a> = &'a (dyn Fn(&[StoredKey]) -> Vec<u8> + Send + Sync);
 pub trait ExportStore: Send + Sync + 'static {
     /// Takes or renews the lease `name` for `holder` until `now + ttl`; `false` if another
     /// holder's lease has not expired.
-    async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: i64) -> Result<bool, StoreError>;
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: i64,
+        ttl: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Gives the lease up (if `holder` holds it).
     async fn release_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
@@ -155,7 +161,10 @@ pub trait ExportStore: Send + Sync + 'static {
     async fn mark_published(&self, file_id: i64, created_ms: i64) -> Result<(), StoreError>;
 
     /// Deletes the records of files whose window ended before `cutoff`; returns them.
-    async fn delete_files_ended_before(&self, cutoff: i64) -> Result<Vec<ExportFileRow>, StoreError>;
+    async fn delete_files_ended_before(
+        &self,
+        cutoff: i64,
+    ) -> Result<Vec<ExportFileRow>, StoreError>;
 
     /// Deletes keys whose validity ended before the interval `cutoff_interval`.
     async fn delete_keys_ended_before(&self, cutoff_interval: i64) -> Result<u64, StoreError>;

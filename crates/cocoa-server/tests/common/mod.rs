@@ -47,6 +47,17 @@ impl Backend {
         })
     }
 
+    /// A store opened elsewhere (the database belongs to the caller).
+    pub fn wrap(name: &'static str, store: Arc<dyn Store>, url: String) -> Self {
+        Self {
+            name,
+            store,
+            url,
+            _dir: None,
+            _db: None,
+        }
+    }
+
     /// Both backends (PostgreSQL when available).
     pub async fn all() -> Vec<Self> {
         let mut all = vec![Self::sqlite().await];
@@ -108,9 +119,25 @@ pub struct Server {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 impl Server {
-    pub async fn start(store: Arc<dyn Store>, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut ServerConfig)) -> Self {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        Self::start_with(store, None, clock, tweak).await
+    }
+
+    /// With blobs in the bucket (S3), or in a folder of the server's own when `None`.
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        bucket: Option<&cocoa_server::testing::TestBucket>,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut config = ServerConfig {
             data_dir: dir.path().to_owned(),
@@ -120,9 +147,23 @@ impl Server {
         };
         // Exports run when a test says so, not on the wall clock.
         config.export.interval_minutes = 0;
+        if let Some(bucket) = bucket {
+            bucket.configure(&mut config, "/deployment");
+        }
         tweak(&mut config);
-        let blobs = cocoa_server::blob::folder(&dir.path().join("blobs")).unwrap();
-        let app = App::with_store(config, store, blobs, clock, rand::rngs::StdRng::seed_from_u64(42)).await.unwrap();
+        let blobs = match bucket {
+            Some(_) => cocoa_server::blob::open(&config).unwrap(),
+            None => cocoa_server::blob::folder(&dir.path().join("blobs")).unwrap(),
+        };
+        let app = App::with_store(
+            config,
+            store,
+            blobs,
+            clock,
+            rand::rngs::StdRng::seed_from_u64(42),
+        )
+        .await
+        .unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = app.clone();
         tokio::spawn(async move {
@@ -133,7 +174,12 @@ impl Server {
                 .await
                 .unwrap();
         });
-        Self { base, app, shutdown: Some(tx), _dir: dir }
+        Self {
+            base,
+            app,
+            shutdown: Some(tx),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
