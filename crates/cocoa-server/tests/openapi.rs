@@ -1,18 +1,26 @@
 //! `GET /openapi.json` against the real router: the document is OpenAPI 3.1, it lists exactly the
 //! (method, path) pairs the router serves, its schemas name the fields serde writes, it lists every
 //! error and warning code the server sends, and real answers fit the responses it documents.
+//!
+//! The published files are served by one wildcard route, `/c19r/{*path}`; the document lists
+//! the files under it as separate paths (`/c19r/{region}/list.json`, ...), which are probed with
+//! their parameters filled in, after an export run has published every kind of file.
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::Utc;
+use cocoa_api::configuration::Criterion;
 use cocoa_api::{
     codes, DiagnosisRequest, DiagnosisRequestKey, DiagnosisResponse, ErrorBody,
-    IssueNumbersRequest, IssueNumbersResponse, IssuedNumber, KeyWarning,
+    ExposureConfiguration, IssueNumbersRequest, IssueNumbersResponse, IssuedNumber, KeyWarning,
+    ListEntry, RiskCalculationConfiguration, SigningKeyInfo,
 };
+use cocoa_server::export::{ExportReport, PublishedFile};
 use cocoa_server::registration::epoch_day;
 use cocoa_server::{App, ServerConfig, SystemClock};
+use gaen::{ExportVerifier, SignedExport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -21,6 +29,9 @@ use std::sync::Arc;
 use tower::ServiceExt;
 
 const TOKEN: &str = "openapi-test-token-0123456789";
+
+/// The paths that require the admin token, and only they.
+const ADMIN_PATHS: [&str; 2] = ["/api/v1/processing-numbers", "/api/v1/admin/export"];
 
 /// Every stable error code of `cocoa_api::codes`; the server can send each of them.
 const ERROR_CODES: [&str; 15] = [
@@ -54,7 +65,7 @@ const METHODS: [Method; 7] = [
 ];
 
 /// Paths the router must not serve: near misses of real ones and COCOA endpoints not built here.
-const UNSERVED_PATHS: [&str; 13] = [
+const UNSERVED_PATHS: [&str; 17] = [
     "/",
     "/nope",
     "/api",
@@ -67,7 +78,19 @@ const UNSERVED_PATHS: [&str; 13] = [
     "/healthz/",
     "/openapi.yaml",
     "/portal/index.html",
-    "/c19r/440/list.json",
+    "/api/v1/admin",
+    "/api/v1/admin/export/now",
+    "/api/v1/export-signing-keys/",
+    "/c19r",
+    "/c19r/",
+];
+
+/// Files that do not exist, under the route of the published files, with the documented path
+/// each request falls under: the route answers them (404 `not_found`, "no such file").
+const MISSING_FILES: [(&str, &str); 3] = [
+    ("/c19r/{region}/{file}.zip", "/c19r/440/0.zip"),
+    ("/c19r/{region}/list.json", "/c19r/999/list.json"),
+    ("/c19r/{region}/index.txt", "/c19r/999/index.txt"),
 ];
 
 /// An answer from the router.
@@ -210,6 +233,50 @@ fn router_source_paths() -> BTreeSet<String> {
     paths
 }
 
+/// The fixed part of a wildcard route (`/c19r/` of `/c19r/{*path}`), which matches every path
+/// that continues it with at least one character.
+fn wildcard_prefix(route: &str) -> Option<&str> {
+    route.split_once("{*").map(|(prefix, _)| prefix)
+}
+
+/// A documented path with its parameters (`{name}`) replaced by `values`.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let filled = values.iter().fold(template.to_owned(), |path, (name, value)| {
+        path.replace(&format!("{{{name}}}"), value)
+    });
+    assert!(!filled.contains('{'), "{template}: a parameter has no value");
+    filled
+}
+
+/// Whether a request path is an instance of a documented path: segment by segment, a segment
+/// with a parameter (`{file}.zip`) matches any non-empty text between its fixed parts.
+fn matches(template: &str, path: &str) -> bool {
+    let (template, path): (Vec<&str>, Vec<&str>) =
+        (template.split('/').collect(), path.split('/').collect());
+    template.len() == path.len()
+        && template.iter().zip(&path).all(|(t, p)| {
+            match t.split_once('{').zip(t.split_once('}')) {
+                None => t == p,
+                Some(((before, _), (_, after))) => {
+                    p.len() > before.len() + after.len()
+                        && p.starts_with(before)
+                        && p.ends_with(after)
+                }
+            }
+        })
+}
+
+/// The documented path a request path falls under: itself, or the one template it matches.
+fn documented_path(doc: &Value, path: &str) -> String {
+    let paths = doc["paths"].as_object().unwrap();
+    if paths.contains_key(path) {
+        return path.to_owned();
+    }
+    let found: Vec<&String> = paths.keys().filter(|t| matches(t, path)).collect();
+    assert_eq!(found.len(), 1, "{path} falls under {found:?}");
+    found[0].clone()
+}
+
 /// Follows a local `$ref` (`#/a/b`), repeatedly.
 fn resolve<'a>(doc: &'a Value, mut node: &'a Value) -> &'a Value {
     while let Some(reference) = node.get("$ref").and_then(Value::as_str) {
@@ -328,7 +395,7 @@ fn check_answer(doc: &Value, method: &Method, path: &str, answer: &Answer) {
         );
         let value = value.unwrap().to_str().unwrap();
         let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(value));
-        validate(doc, &spec["schema"], &value, name).unwrap();
+        validate(doc, &resolve(doc, spec)["schema"], &value, name).unwrap();
     }
     match response.get("content").and_then(Value::as_object) {
         None => assert!(
@@ -382,7 +449,7 @@ async fn the_document_is_openapi_3_1_and_every_reference_resolves() {
         }
     }
     walk(&doc, &doc);
-    // The admin endpoint requires the bearer scheme the document defines; nothing else does.
+    // The admin endpoints require the bearer scheme the document defines; nothing else does.
     assert_eq!(
         doc["components"]["securitySchemes"]["adminToken"]["scheme"],
         "bearer"
@@ -393,7 +460,7 @@ async fn the_document_is_openapi_3_1_and_every_reference_resolves() {
         let secured = operation.get("security").is_some();
         assert_eq!(
             secured,
-            path == "/api/v1/processing-numbers",
+            ADMIN_PATHS.contains(&path.as_str()),
             "{method} {path}"
         );
     }
@@ -403,29 +470,81 @@ async fn the_document_is_openapi_3_1_and_every_reference_resolves() {
 async fn documented_routes_are_exactly_the_routes_served() {
     let (_dir, app) = app().await;
     let doc = document(&app).await;
+    // Publish one file of every kind, so that every documented download answers 200.
+    let zip = publish(&app, &doc).await;
+    let file = zip
+        .strip_prefix("/c19r/440/")
+        .and_then(|f| f.strip_suffix(".zip"))
+        .unwrap_or_else(|| panic!("{zip}"));
+    let values = [("region", "440"), ("file", file)];
+
     let documented = documented(&doc);
     let documented_paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
-    let mut candidates = documented_paths.clone();
-    candidates.extend(router_source_paths());
-    candidates.extend(UNSERVED_PATHS.iter().map(|p| p.to_string()));
+    let (wildcards, routes): (BTreeSet<String>, BTreeSet<String>) = router_source_paths()
+        .into_iter()
+        .partition(|route| wildcard_prefix(route).is_some());
+    let prefixes: Vec<&str> = wildcards.iter().filter_map(|w| wildcard_prefix(w)).collect();
+    // A documented path is a route, or lies under a wildcard route; each wildcard route has
+    // documented paths under it.
+    for path in &documented_paths {
+        assert!(
+            routes.contains(path) || prefixes.iter().any(|p| path.starts_with(p)),
+            "{path} is neither a route nor under a wildcard route"
+        );
+    }
+    for prefix in &prefixes {
+        assert!(
+            documented_paths.iter().any(|p| p.starts_with(prefix)),
+            "no documented path under {prefix}"
+        );
+    }
+
+    // (documented path or the path itself, request path). A wildcard route is probed through
+    // the documented paths under it, and through files that do not exist.
+    let mut candidates: BTreeSet<(String, String)> = documented_paths
+        .iter()
+        .chain(&routes)
+        .map(|p| (p.clone(), fill(p, &values)))
+        .collect();
+    candidates.extend(UNSERVED_PATHS.iter().map(|p| (p.to_string(), p.to_string())));
+    for (template, path) in MISSING_FILES {
+        assert!(matches(template, path), "{path} is not an instance of {template}");
+        assert!(prefixes.iter().any(|p| path.starts_with(p)), "{path}");
+        candidates.insert((template.to_owned(), path.to_owned()));
+    }
 
     let mut served = BTreeSet::new();
-    for path in &candidates {
+    for (path, uri) in &candidates {
+        if documented_paths.contains(path) {
+            assert_eq!(&documented_path(&doc, uri), path, "{uri}");
+        }
+        // Plain requests: no token, an empty body. Each route still answers (401, 400, 200).
+        let mut answers = Vec::new();
         for method in &METHODS {
-            // Plain requests: no token, an empty body. Each route still answers (401, 400, 200).
-            let answer = send(&app, method.clone(), path, &[], Body::empty()).await;
-            if answer.served() {
-                check_answer(&doc, method, path, &answer);
+            answers.push((method, send(&app, method.clone(), uri, &[], Body::empty()).await));
+        }
+        // A path has a route when a method is refused with 405. Then a 404 is the route's own
+        // answer (no such file under `/c19r/`), not the router's "no such endpoint".
+        let routed = answers
+            .iter()
+            .any(|(_, answer)| answer.status == StatusCode::METHOD_NOT_ALLOWED);
+        for (method, answer) in &answers {
+            if answer.served() || (routed && answer.status == StatusCode::NOT_FOUND) {
+                check_answer(&doc, method, path, answer);
                 served.insert((method.as_str().to_owned(), path.clone()));
             }
         }
-        let head = send(&app, Method::HEAD, path, &[], Body::empty()).await;
+        let head = send(&app, Method::HEAD, uri, &[], Body::empty()).await;
+        let head_served = match head.status {
+            StatusCode::METHOD_NOT_ALLOWED => false,
+            StatusCode::NOT_FOUND => routed,
+            _ => true,
+        };
         let get = documented.contains(&("GET".to_owned(), path.clone()));
-        assert_eq!(
-            head.status != StatusCode::METHOD_NOT_ALLOWED && head.status != StatusCode::NOT_FOUND,
-            get,
-            "HEAD {path}"
-        );
+        assert_eq!(head_served, get, "HEAD {uri}");
+        if get && !MISSING_FILES.contains(&(path.as_str(), uri.as_str())) {
+            assert_eq!(head.status, StatusCode::OK, "HEAD {uri}");
+        }
     }
     assert_eq!(
         served, documented,
@@ -433,6 +552,10 @@ async fn documented_routes_are_exactly_the_routes_served() {
     );
     for path in UNSERVED_PATHS {
         assert!(!documented_paths.contains(path), "{path}");
+        assert!(
+            !documented_paths.iter().any(|t| matches(t, path)),
+            "{path}"
+        );
     }
 }
 
@@ -485,6 +608,43 @@ async fn unknown_paths_and_methods_get_json_404_and_405() {
         (
             Method::GET,
             "/healthz/",
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/api/v1/admin/export",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::POST,
+            "/api/v1/export-signing-keys",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        // Under `/c19r/` every path has the route: a missing file is 404, a wrong method 405.
+        (
+            Method::PUT,
+            "/c19r/440/list.json",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::DELETE,
+            "/c19r/no/such/file",
+            StatusCode::METHOD_NOT_ALLOWED,
+            codes::METHOD_NOT_ALLOWED,
+        ),
+        (
+            Method::GET,
+            "/c19r/no/such/file",
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            "/c19r/",
             StatusCode::NOT_FOUND,
             codes::NOT_FOUND,
         ),
@@ -651,6 +811,47 @@ async fn schemas_name_the_fields_serde_writes() {
         error: codes::BAD_REQUEST.into(),
         message: "no".into(),
     };
+    let report = ExportReport {
+        skipped: false,
+        files: vec![PublishedFile {
+            path: "c19r/440/1.zip".into(),
+            region: "440".into(),
+            real_keys: 1,
+            padding_keys: 999,
+        }],
+        real_keys: 1,
+        padding_keys: 999,
+        recovered_files: 0,
+    };
+    let signing_key = SigningKeyInfo {
+        verification_key_id: "440".into(),
+        verification_key_version: "v1".into(),
+        public_key_pem: "-----BEGIN PUBLIC KEY-----".into(),
+    };
+    let entry = ListEntry {
+        region: "440".into(),
+        url: "http://localhost/c19r/440/1.zip".into(),
+        created: 1_660_112_280_000,
+    };
+    let exposure = ExposureConfiguration::default();
+    let risk = RiskCalculationConfiguration::default();
+    let criterion: &Criterion = &risk.score_sum;
+    // Answers: every field is always written.
+    let answers: [(&str, BTreeSet<String>); 9] = [
+        ("ExportReport", fields_of(&report)),
+        ("PublishedFile", fields_of(&report.files[0])),
+        ("SigningKeyInfo", fields_of(&signing_key)),
+        ("ListEntry", fields_of(&entry)),
+        ("ExposureConfiguration", fields_of(&exposure)),
+        ("DailySummariesConfig", fields_of(&exposure.daily_summaries)),
+        ("DiagnosisKeysDataMapping", fields_of(&exposure.data_mapping)),
+        ("RiskCalculationConfiguration", fields_of(&risk)),
+        ("Criterion", fields_of(criterion)),
+    ];
+    for (name, fields) in &answers {
+        assert_eq!(&properties(&doc, name), fields, "{name}");
+        assert_eq!(&names(&schema(&doc, name)["required"]), fields, "{name}");
+    }
 
     let cases: [(&str, BTreeSet<String>); 8] = [
         ("DiagnosisRequest", fields_of(&request)),
@@ -708,12 +909,23 @@ async fn examples_fit_their_schemas_and_types() {
                 serde_json::from_value::<IssueNumbersResponse>(example).map(drop)
             }
             "ErrorBody" => serde_json::from_value::<ErrorBody>(example).map(drop),
+            "ListEntry" => serde_json::from_value::<ListEntry>(example).map(drop),
+            "SigningKeyInfo" => serde_json::from_value::<SigningKeyInfo>(example).map(drop),
+            "ExposureConfiguration" => {
+                serde_json::from_value::<ExposureConfiguration>(example).map(drop)
+            }
+            "RiskCalculationConfiguration" => {
+                serde_json::from_value::<RiskCalculationConfiguration>(example).map(drop)
+            }
             _ => Ok(()),
         }
     }
     let mut media_types = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
+            if !operation.is_object() {
+                continue; // a path-level field, such as `parameters`
+            }
             let at = format!("{method} {path}");
             if let Some(body) = operation.get("requestBody") {
                 media_types.push((format!("{at} request"), resolve(&doc, body)));
@@ -741,6 +953,12 @@ async fn examples_fit_their_schemas_and_types() {
                 validate(&doc, schema, example, &at).unwrap();
                 if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
                     read_as(reference, example).unwrap_or_else(|e| panic!("{at}: {e}"));
+                }
+                // A list of a type: each item reads as the type.
+                if let Some(reference) = schema["items"].get("$ref").and_then(Value::as_str) {
+                    for item in example.as_array().unwrap() {
+                        read_as(reference, item).unwrap_or_else(|e| panic!("{at}: {e}"));
+                    }
                 }
                 checked += 1;
             }
@@ -785,6 +1003,25 @@ async fn register(
     let answer = send(app, Method::PUT, path, headers, request.to_string()).await;
     check_answer(doc, &Method::PUT, path, &answer);
     answer
+}
+
+/// Registers one key of yesterday (released at once: it is past).
+async fn register_one(app: &App, doc: &Value) {
+    let number = issue(app, doc, json!({})).await.remove(0);
+    let onset = format!("{}T00:00:00.000+09:00", Utc::now().date_naive());
+    let request = json!(registration(&number, &onset, vec![key(1, day_start(1))]));
+    let answer = register(app, doc, "/api/v2/diagnosis", &request, &[]).await;
+    assert_eq!(answer.status, StatusCode::NO_CONTENT);
+}
+
+/// Registers one key and runs an export, which writes every kind of file under `/c19r/`
+/// (region 440's `list.json` and `index.txt`, one export file, the configuration files);
+/// returns the export file's request path, `/c19r/440/<file>.zip`.
+async fn publish(app: &App, doc: &Value) -> String {
+    register_one(app, doc).await;
+    let report = app.export().await.unwrap();
+    assert_eq!(report.files.len(), 1, "{report:?}");
+    format!("/{}", report.files[0].path)
 }
 
 #[tokio::test]
@@ -935,6 +1172,150 @@ async fn real_answers_fit_the_documented_responses() {
         let answer = send(&app, Method::GET, path, &[], Body::empty()).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}");
         check_answer(&doc, &Method::GET, path, &answer);
+    }
+}
+
+/// A GET of a published file, checked against the documented path it falls under.
+async fn download(app: &App, doc: &Value, uri: &str, headers: &[(&str, &str)]) -> Answer {
+    let answer = send(app, Method::GET, uri, headers, Body::empty()).await;
+    check_answer(doc, &Method::GET, &documented_path(doc, uri), &answer);
+    answer
+}
+
+fn header_text(answer: &Answer, name: header::HeaderName) -> String {
+    answer.headers[name].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn export_runs_and_published_files_fit_the_documented_responses() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let run = "/api/v1/admin/export";
+    let auth = format!("Bearer {TOKEN}");
+    let auth = [("authorization", auth.as_str())];
+    let (list, index) = ("/c19r/440/list.json", "/c19r/440/index.txt");
+    let exposure = "/c19r/exposure_configuration/configuration.json";
+    let risk = "/c19r/exposure_configuration/risk_calculation_configuration.json";
+
+    // Nothing is published before the first run.
+    for uri in [list, index, exposure, risk] {
+        let answer = download(&app, &doc, uri, &[]).await;
+        assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
+    }
+    // The token first: nothing runs without it, whatever the body.
+    for headers in [vec![], vec![("authorization", "Bearer wrong-token-0123456789")]] {
+        let answer = send(&app, Method::POST, run, &headers, "{}").await;
+        check_answer(&doc, &Method::POST, run, &answer);
+        assert_eq!(answer.error_code(), codes::UNAUTHORIZED);
+    }
+    assert_eq!(
+        download(&app, &doc, list, &[]).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // A run with nothing to publish still writes the lists and the configuration files.
+    let answer = send(&app, Method::POST, run, &auth, Body::empty()).await;
+    check_answer(&doc, &Method::POST, run, &answer);
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json(),
+        json!({"skipped": false, "files": [], "real_keys": 0, "padding_keys": 0, "recovered_files": 0})
+    );
+    assert_eq!(download(&app, &doc, list, &[]).await.body, "[]");
+    assert_eq!(download(&app, &doc, index, &[]).await.body, "");
+
+    // One registered key: one file, padded, listed, and signed with the published key. The
+    // request body is ignored.
+    register_one(&app, &doc).await;
+    let before = Utc::now().timestamp_millis();
+    let answer = send(&app, Method::POST, run, &auth, "ignored").await;
+    let after = Utc::now().timestamp_millis();
+    check_answer(&doc, &Method::POST, run, &answer);
+    assert_eq!(answer.status, StatusCode::OK);
+    let report = answer.json();
+    let min_keys = ServerConfig::default().export.min_keys_per_file as u64;
+    assert_eq!(report["skipped"], false);
+    assert_eq!(report["real_keys"], 1);
+    assert!(report["padding_keys"].as_u64().unwrap() >= min_keys - 1, "{report}");
+    assert_eq!(report["files"].as_array().unwrap().len(), 1, "{report}");
+    let file = &report["files"][0];
+    assert_eq!(file["region"], "440");
+    assert_eq!(file["real_keys"], 1);
+    assert_eq!(file["padding_keys"], report["padding_keys"]);
+    let path = file["path"].as_str().unwrap();
+    let zip = format!("/{path}");
+    assert!(matches("/c19r/{region}/{file}.zip", &zip), "{zip}");
+
+    let answer = download(&app, &doc, list, &[]).await;
+    let entries: Vec<ListEntry> = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].region, "440");
+    assert!(entries[0].url.starts_with("http"), "{}", entries[0].url);
+    assert!(entries[0].url.ends_with(&zip), "{}", entries[0].url);
+    assert!((before..=after).contains(&entries[0].created), "milliseconds");
+    let answer = download(&app, &doc, index, &[]).await;
+    assert_eq!(answer.body, format!("{path}\n"));
+
+    let keys_path = "/api/v1/export-signing-keys";
+    let answer = send(&app, Method::GET, keys_path, &[], Body::empty()).await;
+    check_answer(&doc, &Method::GET, keys_path, &answer);
+    let keys: Vec<SigningKeyInfo> = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(
+        (keys[0].verification_key_id.as_str(), keys[0].verification_key_version.as_str()),
+        ("440", "v1")
+    );
+    let verifier = ExportVerifier::from_pem(&keys[0].public_key_pem).unwrap();
+    let answer = download(&app, &doc, &zip, &[]).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.media_type(), "application/zip");
+    let signed = SignedExport::from_zip(&answer.body).unwrap();
+    signed.verify(&[verifier]).unwrap();
+    assert_eq!(signed.export.region, "440");
+    assert_eq!(signed.export.keys.len() as u64, 1 + report["padding_keys"].as_u64().unwrap());
+
+    let answer = download(&app, &doc, exposure, &[]).await;
+    let served: ExposureConfiguration = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(served, ExposureConfiguration::default());
+    let answer = download(&app, &doc, risk, &[]).await;
+    let served: RiskCalculationConfiguration = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(served, RiskCalculationConfiguration::default());
+
+    // Conditional requests and HEAD, for every kind of file.
+    for uri in [list, index, zip.as_str(), exposure, risk] {
+        let full = download(&app, &doc, uri, &[]).await;
+        assert_eq!(full.status, StatusCode::OK, "{uri}");
+        let etag = header_text(&full, header::ETAG);
+        let weak = format!("W/{etag}");
+        let listed = format!("\"0123\", {etag}");
+        for tag in [etag.as_str(), weak.as_str(), listed.as_str(), "*"] {
+            let answer = download(&app, &doc, uri, &[("if-none-match", tag)]).await;
+            assert_eq!(answer.status, StatusCode::NOT_MODIFIED, "{uri} {tag}");
+            assert_eq!(header_text(&answer, header::ETAG), etag, "{uri}");
+            assert_eq!(
+                header_text(&answer, header::CACHE_CONTROL),
+                header_text(&full, header::CACHE_CONTROL),
+                "{uri}"
+            );
+        }
+        let answer = download(&app, &doc, uri, &[("if-none-match", "\"0123\"")]).await;
+        assert_eq!((answer.status, &answer.body), (StatusCode::OK, &full.body));
+        let head = send(&app, Method::HEAD, uri, &[], Body::empty()).await;
+        assert_eq!(head.status, StatusCode::OK, "{uri}");
+        assert!(head.body.is_empty(), "{uri}");
+        for name in [header::ETAG, header::CACHE_CONTROL, header::CONTENT_TYPE] {
+            assert_eq!(head.headers[&name], full.headers[&name], "{uri} {name}");
+        }
+    }
+
+    // Files that are not there: the route's 404, in the documented shape.
+    for (_, uri) in MISSING_FILES {
+        let answer = download(&app, &doc, uri, &[]).await;
+        assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
+    }
+    for uri in ["/c19r/440/list.json/", "/c19r/440//list.json", "/c19r/../data/cocoa.db"] {
+        let answer = send(&app, Method::GET, uri, &[], Body::empty()).await;
+        assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
     }
 }
 

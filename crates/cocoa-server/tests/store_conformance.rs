@@ -482,3 +482,21 @@ async fn retention_deletes_old_files_and_keys() {
         assert_eq!(b.store.all_keys().await.unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn imported_keys_read_back_and_wait_for_export() {
+    for b in Backend::all().await {
+        let keys: Vec<NewKey> = (0..9000u32)
+            .map(|i| {
+                let mut bytes = [0u8; 16];
+                bytes[..4].copy_from_slice(&i.to_le_bytes());
+                NewKey { key: Tek::from_bytes(bytes), ..key(1) }
+            })
+            .collect();
+        b.store.import_keys(&keys).await.unwrap();
+        let back: Vec<NewKey> = b.store.all_keys().await.unwrap().into_iter().map(|k| k.key).collect();
+        assert_eq!(back, keys, "{}", b.name);
+        let groups = b.store.pending_groups(NOW).await.unwrap();
+        assert_eq!(groups.iter().map(|g| g.keys).sum::<i64>(), 9000);
+    }
+}

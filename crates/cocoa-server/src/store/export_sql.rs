@@ -5,6 +5,7 @@ use super::sql::{key_from_row, KeyRow, PostgresStore, SqliteStore};
 use super::{
     ExportFileRow, ExportStore, NewExportFile, PaddingFn, PendingGroup, StoreError, StoredKey,
 };
+use crate::registration::NewKey;
 use async_trait::async_trait;
 
 type FileRow = (i64, String, i64, i64, i64, i64, Vec<u8>, i64, Option<i64>);
@@ -40,7 +41,7 @@ const KEY_COLUMNS: &str =
     "id, region, key_data, rolling_start, rolling_period, report_type, days_since_onset, release_at";
 
 macro_rules! export_store {
-    ($store:ty) => {
+    ($store:ty, $db:ty) => {
         #[async_trait]
         impl ExportStore for $store {
             async fn try_lease(&self, name: &str, holder: &str, now: i64, ttl: i64) -> Result<bool, StoreError> {
@@ -201,9 +202,32 @@ macro_rules! export_store {
                     .await?;
                 Ok(done.rows_affected())
             }
+
+            async fn import_keys(&self, keys: &[NewKey]) -> Result<(), StoreError> {
+                let mut tx = self.write.begin().await?;
+                // 7 values a row: 4,000 rows stay under SQLite's limit of 32,766 variables.
+                for chunk in keys.chunks(4000) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO diagnosis_keys (region, key_data, rolling_start, rolling_period, \
+                         report_type, days_since_onset, release_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, k| {
+                        row.push_bind(k.region.clone())
+                            .push_bind(k.key.as_bytes().to_vec())
+                            .push_bind(i64::from(k.rolling_start.get()))
+                            .push_bind(i64::from(k.rolling_period.get()))
+                            .push_bind(i64::from(k.report_type.as_i32()))
+                            .push_bind(i64::from(k.days_since_onset.get()))
+                            .push_bind(k.release_at);
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
         }
     };
 }
 
-export_store!(SqliteStore);
-export_store!(PostgresStore);
+export_store!(SqliteStore, sqlx::Sqlite);
+export_store!(PostgresStore, sqlx::Postgres);

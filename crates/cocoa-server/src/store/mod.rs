@@ -168,6 +168,10 @@ pub trait ExportStore: Send + Sync + 'static {
 
     /// Deletes keys whose validity ended before the interval `cutoff_interval`.
     async fn delete_keys_ended_before(&self, cutoff_interval: i64) -> Result<u64, StoreError>;
+
+    /// Stores keys that arrive without a registration (benchmarks, and keys imported from
+    /// another server), in one transaction.
+    async fn import_keys(&self, keys: &[NewKey]) -> Result<(), StoreError>;
 }
 
 /// Everything the server keeps.
