@@ -52,7 +52,11 @@ impl Default for ExposureConfiguration {
     fn default() -> Self {
         let mapping = (-14..=14)
             .map(|d: i32| {
-                let value = if (-3..=10).contains(&d) { infectiousness::HIGH } else { infectiousness::NONE };
+                let value = if (-3..=10).contains(&d) {
+                    infectiousness::HIGH
+                } else {
+                    infectiousness::NONE
+                };
                 (d.to_string(), value)
             })
             .collect();
@@ -81,24 +85,37 @@ impl ExposureConfiguration {
         let d = &self.daily_summaries;
         let [t0, t1, t2] = d.attenuation_bucket_threshold_db;
         if !(0 <= t0 && t0 <= t1 && t1 <= t2 && t2 <= 255) {
-            return Err("AttenuationBucketThresholdDb must be 3 ascending values within 0..=255".into());
+            return Err(
+                "AttenuationBucketThresholdDb must be 3 ascending values within 0..=255".into(),
+            );
         }
         let weights = d
             .attenuation_bucket_weights
             .iter()
             .chain(d.infectiousness_weights.values())
             .chain(d.report_type_weights.values());
-        if weights.clone().any(|w| !w.is_finite() || *w < 0.0) || !d.minimum_window_score.is_finite() {
+        if weights.clone().any(|w| !w.is_finite() || *w < 0.0)
+            || !d.minimum_window_score.is_finite()
+        {
             return Err("weights must be finite and non-negative".into());
         }
         let m = &self.data_mapping;
         for day in -14..=14 {
-            match m.infectiousness_for_days_since_onset_of_symptoms.get(&day.to_string()) {
+            match m
+                .infectiousness_for_days_since_onset_of_symptoms
+                .get(&day.to_string())
+            {
                 Some(v) if (0..=2).contains(v) => {}
-                _ => return Err(format!("InfectiousnessForDaysSinceOnsetOfSymptoms needs day {day} with a value 0..=2")),
+                _ => {
+                    return Err(format!(
+                    "InfectiousnessForDaysSinceOnsetOfSymptoms needs day {day} with a value 0..=2"
+                ))
+                }
             }
         }
-        if !(1..=4).contains(&m.report_type_when_missing) || !(0..=2).contains(&m.infectiousness_when_days_since_onset_missing) {
+        if !(1..=4).contains(&m.report_type_when_missing)
+            || !(0..=2).contains(&m.infectiousness_when_days_since_onset_missing)
+        {
             return Err("ReportTypeWhenMissing must be 1..=4 and InfectiousnessWhenDaysSinceOnsetMissing 0..=2".into());
         }
         Ok(())
@@ -115,11 +132,17 @@ pub struct Criterion {
 
 impl Criterion {
     fn nop() -> Self {
-        Self { op: "NOP".into(), value: 0.0 }
+        Self {
+            op: "NOP".into(),
+            value: 0.0,
+        }
     }
 
     fn at_least(value: f64) -> Self {
-        Self { op: ">=".into(), value }
+        Self {
+            op: ">=".into(),
+            value,
+        }
     }
 
     /// Whether `x` satisfies the criterion; `None` for an unknown operator.
@@ -169,7 +192,10 @@ impl RiskCalculationConfiguration {
     /// Checks the format version and that every operator is known.
     pub fn validate(&self) -> Result<(), String> {
         if self.format_version != 1 {
-            return Err(format!("format_version {} is not supported (1 is)", self.format_version));
+            return Err(format!(
+                "format_version {} is not supported (1 is)",
+                self.format_version
+            ));
         }
         for c in [
             &self.score_sum,
@@ -194,18 +220,26 @@ mod tests {
     fn defaults_are_cocoas_published_values() {
         let c = ExposureConfiguration::default();
         c.validate().unwrap();
-        let m = &c.data_mapping.infectiousness_for_days_since_onset_of_symptoms;
+        let m = &c
+            .data_mapping
+            .infectiousness_for_days_since_onset_of_symptoms;
         assert_eq!(m.len(), 29);
         assert_eq!(m["-4"], infectiousness::NONE);
         assert_eq!(m["-3"], infectiousness::HIGH);
         assert_eq!(m["10"], infectiousness::HIGH);
         assert_eq!(m["11"], infectiousness::NONE);
         let json = serde_json::to_value(&c).unwrap();
-        assert_eq!(json["GoogleDailySummariesConfig"]["AttenuationBucketThresholdDb"], serde_json::json!([46, 60, 65]));
+        assert_eq!(
+            json["GoogleDailySummariesConfig"]["AttenuationBucketThresholdDb"],
+            serde_json::json!([46, 60, 65])
+        );
         let r = RiskCalculationConfiguration::default();
         r.validate().unwrap();
         let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["DailySummary_DaySummary_ScoreSum"], serde_json::json!({"op": ">=", "value": 1350.0}));
+        assert_eq!(
+            json["DailySummary_DaySummary_ScoreSum"],
+            serde_json::json!({"op": ">=", "value": 1350.0})
+        );
         assert_eq!(json["format_version"], 1);
     }
 
@@ -223,7 +257,14 @@ mod tests {
         bad.score_sum.op = "~".into();
         assert!(bad.validate().is_err());
         assert_eq!(Criterion::at_least(2.0).holds(2.0), Some(true));
-        assert_eq!(Criterion { op: "<".into(), value: 2.0 }.holds(2.0), Some(false));
+        assert_eq!(
+            Criterion {
+                op: "<".into(),
+                value: 2.0
+            }
+            .holds(2.0),
+            Some(false)
+        );
     }
 
     #[test]
@@ -232,7 +273,9 @@ mod tests {
         c.daily_summaries.attenuation_bucket_threshold_db = [60, 46, 65];
         assert!(c.validate().is_err());
         let mut c = ExposureConfiguration::default();
-        c.data_mapping.infectiousness_for_days_since_onset_of_symptoms.remove("0");
+        c.data_mapping
+            .infectiousness_for_days_since_onset_of_symptoms
+            .remove("0");
         assert!(c.validate().is_err());
         let mut c = ExposureConfiguration::default();
         c.daily_summaries.attenuation_bucket_weights[0] = -1.0;

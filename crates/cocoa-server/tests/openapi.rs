@@ -241,10 +241,15 @@ fn wildcard_prefix(route: &str) -> Option<&str> {
 
 /// A documented path with its parameters (`{name}`) replaced by `values`.
 fn fill(template: &str, values: &[(&str, &str)]) -> String {
-    let filled = values.iter().fold(template.to_owned(), |path, (name, value)| {
-        path.replace(&format!("{{{name}}}"), value)
-    });
-    assert!(!filled.contains('{'), "{template}: a parameter has no value");
+    let filled = values
+        .iter()
+        .fold(template.to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), value)
+        });
+    assert!(
+        !filled.contains('{'),
+        "{template}: a parameter has no value"
+    );
     filled
 }
 
@@ -254,16 +259,17 @@ fn matches(template: &str, path: &str) -> bool {
     let (template, path): (Vec<&str>, Vec<&str>) =
         (template.split('/').collect(), path.split('/').collect());
     template.len() == path.len()
-        && template.iter().zip(&path).all(|(t, p)| {
-            match t.split_once('{').zip(t.split_once('}')) {
+        && template
+            .iter()
+            .zip(&path)
+            .all(|(t, p)| match t.split_once('{').zip(t.split_once('}')) {
                 None => t == p,
                 Some(((before, _), (_, after))) => {
                     p.len() > before.len() + after.len()
                         && p.starts_with(before)
                         && p.ends_with(after)
                 }
-            }
-        })
+            })
 }
 
 /// The documented path a request path falls under: itself, or the one template it matches.
@@ -483,7 +489,10 @@ async fn documented_routes_are_exactly_the_routes_served() {
     let (wildcards, routes): (BTreeSet<String>, BTreeSet<String>) = router_source_paths()
         .into_iter()
         .partition(|route| wildcard_prefix(route).is_some());
-    let prefixes: Vec<&str> = wildcards.iter().filter_map(|w| wildcard_prefix(w)).collect();
+    let prefixes: Vec<&str> = wildcards
+        .iter()
+        .filter_map(|w| wildcard_prefix(w))
+        .collect();
     // A documented path is a route, or lies under a wildcard route; each wildcard route has
     // documented paths under it.
     for path in &documented_paths {
@@ -506,9 +515,16 @@ async fn documented_routes_are_exactly_the_routes_served() {
         .chain(&routes)
         .map(|p| (p.clone(), fill(p, &values)))
         .collect();
-    candidates.extend(UNSERVED_PATHS.iter().map(|p| (p.to_string(), p.to_string())));
+    candidates.extend(
+        UNSERVED_PATHS
+            .iter()
+            .map(|p| (p.to_string(), p.to_string())),
+    );
     for (template, path) in MISSING_FILES {
-        assert!(matches(template, path), "{path} is not an instance of {template}");
+        assert!(
+            matches(template, path),
+            "{path} is not an instance of {template}"
+        );
         assert!(prefixes.iter().any(|p| path.starts_with(p)), "{path}");
         candidates.insert((template.to_owned(), path.to_owned()));
     }
@@ -521,7 +537,10 @@ async fn documented_routes_are_exactly_the_routes_served() {
         // Plain requests: no token, an empty body. Each route still answers (401, 400, 200).
         let mut answers = Vec::new();
         for method in &METHODS {
-            answers.push((method, send(&app, method.clone(), uri, &[], Body::empty()).await));
+            answers.push((
+                method,
+                send(&app, method.clone(), uri, &[], Body::empty()).await,
+            ));
         }
         // A path has a route when a method is refused with 405. Then a 404 is the route's own
         // answer (no such file under `/c19r/`), not the router's "no such endpoint".
@@ -552,10 +571,7 @@ async fn documented_routes_are_exactly_the_routes_served() {
     );
     for path in UNSERVED_PATHS {
         assert!(!documented_paths.contains(path), "{path}");
-        assert!(
-            !documented_paths.iter().any(|t| matches(t, path)),
-            "{path}"
-        );
+        assert!(!documented_paths.iter().any(|t| matches(t, path)), "{path}");
     }
 }
 
@@ -844,7 +860,10 @@ async fn schemas_name_the_fields_serde_writes() {
         ("ListEntry", fields_of(&entry)),
         ("ExposureConfiguration", fields_of(&exposure)),
         ("DailySummariesConfig", fields_of(&exposure.daily_summaries)),
-        ("DiagnosisKeysDataMapping", fields_of(&exposure.data_mapping)),
+        (
+            "DiagnosisKeysDataMapping",
+            fields_of(&exposure.data_mapping),
+        ),
         ("RiskCalculationConfiguration", fields_of(&risk)),
         ("Criterion", fields_of(criterion)),
     ];
@@ -1203,7 +1222,10 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
         assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
     }
     // The token first: nothing runs without it, whatever the body.
-    for headers in [vec![], vec![("authorization", "Bearer wrong-token-0123456789")]] {
+    for headers in [
+        vec![],
+        vec![("authorization", "Bearer wrong-token-0123456789")],
+    ] {
         let answer = send(&app, Method::POST, run, &headers, "{}").await;
         check_answer(&doc, &Method::POST, run, &answer);
         assert_eq!(answer.error_code(), codes::UNAUTHORIZED);
@@ -1236,7 +1258,10 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
     let min_keys = ServerConfig::default().export.min_keys_per_file as u64;
     assert_eq!(report["skipped"], false);
     assert_eq!(report["real_keys"], 1);
-    assert!(report["padding_keys"].as_u64().unwrap() >= min_keys - 1, "{report}");
+    assert!(
+        report["padding_keys"].as_u64().unwrap() >= min_keys - 1,
+        "{report}"
+    );
     assert_eq!(report["files"].as_array().unwrap().len(), 1, "{report}");
     let file = &report["files"][0];
     assert_eq!(file["region"], "440");
@@ -1252,7 +1277,10 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
     assert_eq!(entries[0].region, "440");
     assert!(entries[0].url.starts_with("http"), "{}", entries[0].url);
     assert!(entries[0].url.ends_with(&zip), "{}", entries[0].url);
-    assert!((before..=after).contains(&entries[0].created), "milliseconds");
+    assert!(
+        (before..=after).contains(&entries[0].created),
+        "milliseconds"
+    );
     let answer = download(&app, &doc, index, &[]).await;
     assert_eq!(answer.body, format!("{path}\n"));
 
@@ -1262,7 +1290,10 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
     let keys: Vec<SigningKeyInfo> = serde_json::from_slice(&answer.body).unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(
-        (keys[0].verification_key_id.as_str(), keys[0].verification_key_version.as_str()),
+        (
+            keys[0].verification_key_id.as_str(),
+            keys[0].verification_key_version.as_str()
+        ),
         ("440", "v1")
     );
     let verifier = ExportVerifier::from_pem(&keys[0].public_key_pem).unwrap();
@@ -1272,7 +1303,10 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
     let signed = SignedExport::from_zip(&answer.body).unwrap();
     signed.verify(&[verifier]).unwrap();
     assert_eq!(signed.export.region, "440");
-    assert_eq!(signed.export.keys.len() as u64, 1 + report["padding_keys"].as_u64().unwrap());
+    assert_eq!(
+        signed.export.keys.len() as u64,
+        1 + report["padding_keys"].as_u64().unwrap()
+    );
 
     let answer = download(&app, &doc, exposure, &[]).await;
     let served: ExposureConfiguration = serde_json::from_slice(&answer.body).unwrap();
@@ -1313,7 +1347,11 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
         let answer = download(&app, &doc, uri, &[]).await;
         assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
     }
-    for uri in ["/c19r/440/list.json/", "/c19r/440//list.json", "/c19r/../data/cocoa.db"] {
+    for uri in [
+        "/c19r/440/list.json/",
+        "/c19r/440//list.json",
+        "/c19r/../data/cocoa.db",
+    ] {
         let answer = send(&app, Method::GET, uri, &[], Body::empty()).await;
         assert_eq!(answer.error_code(), codes::NOT_FOUND, "{uri}");
     }

@@ -39,7 +39,7 @@ fn key(i: u8) -> NewKey {
         rolling_start: IntervalNumber::new(2_764_224 + u32::from(i) * 144),
         rolling_period: RollingPeriod::FULL_DAY,
         report_type: ReportType::ConfirmedTest,
-        days_since_onset: DaysSinceOnset::new(i32::from(i) - 3).unwrap(),
+        days_since_onset: DaysSinceOnset::new(i32::from(i % 10) - 3).unwrap(),
         release_at: NOW - NOW % 3600,
     }
 }
@@ -490,11 +490,21 @@ async fn imported_keys_read_back_and_wait_for_export() {
             .map(|i| {
                 let mut bytes = [0u8; 16];
                 bytes[..4].copy_from_slice(&i.to_le_bytes());
-                NewKey { key: Tek::from_bytes(bytes), ..key(1) }
+                NewKey {
+                    key: Tek::from_bytes(bytes),
+                    ..key(1)
+                }
             })
             .collect();
         b.store.import_keys(&keys).await.unwrap();
-        let back: Vec<NewKey> = b.store.all_keys().await.unwrap().into_iter().map(|k| k.key).collect();
+        let back: Vec<NewKey> = b
+            .store
+            .all_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.key)
+            .collect();
         assert_eq!(back, keys, "{}", b.name);
         let groups = b.store.pending_groups(NOW).await.unwrap();
         assert_eq!(groups.iter().map(|g| g.keys).sum::<i64>(), 9000);

@@ -13,6 +13,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u64>,
+    /// Adds `WWW-Authenticate: Bearer` (for 401 answers).
+    pub bearer_challenge: bool,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            bearer_challenge: false,
         }
     }
 
@@ -36,6 +39,17 @@ impl ApiError {
             codes::STORAGE_UNAVAILABLE,
             "the server cannot reach its storage right now; please try again later",
         )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self {
+            bearer_challenge: true,
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                codes::UNAUTHORIZED,
+                "send the admin token as \"Authorization: Bearer <token>\"",
+            )
+        }
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
@@ -57,6 +71,11 @@ impl IntoResponse for ApiError {
             message: self.message,
         };
         let mut response = (self.status, Json(body)).into_response();
+        if self.bearer_challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()

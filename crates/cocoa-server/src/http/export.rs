@@ -1,9 +1,10 @@
 //! `POST /api/v1/admin/export` (run an export now, admin token) and
 //! `GET /api/v1/export-signing-keys` (the public keys, for app builders).
 
-use super::{ApiError, AppState};
+use super::{require_admin, ApiError, AppState};
+use crate::export::ExportError;
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cocoa_api::{codes, SigningKeyInfo};
@@ -15,26 +16,27 @@ pub async fn run_export(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !state.admin_token.authorizes(authorization) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            codes::UNAUTHORIZED,
-            "send the admin token as \"Authorization: Bearer <token>\"",
-        ));
-    }
+    require_admin(&state, request.headers())?;
     let mut rng = {
         let mut parent = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")
     };
-    let report = state
-        .exporter
-        .run(&mut rng)
-        .await
-        .map_err(ApiError::unavailable)?;
+    let report = state.exporter.run(&mut rng).await.map_err(|e| match e {
+        ExportError::Signing(_) => {
+            tracing::error!(error = %e, "export failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                "the export could not sign its files",
+            )
+        }
+        ExportError::LeaseLost => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::STORAGE_UNAVAILABLE,
+            "another replica took the export over; it completes the work",
+        ),
+        other => ApiError::unavailable(other),
+    })?;
     Ok(Json(report).into_response())
 }
 

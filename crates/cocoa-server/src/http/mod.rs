@@ -110,6 +110,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// Admits a health centre's request (`Authorization: Bearer <admin token>`), or answers 401.
+pub(crate) fn require_admin(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if state.admin_token.authorizes(authorization) {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized())
+    }
+}
+
 /// Reads a request body of at most `MAX_BODY_BYTES`.
 pub(crate) async fn read_body(request: Request) -> Result<Bytes, ApiError> {
     let too_large = || {

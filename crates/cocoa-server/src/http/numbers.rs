@@ -1,15 +1,15 @@
 //! `POST /api/v1/processing-numbers`: a health centre issues one-time processing numbers.
 
-use super::{parse_object, read_body, ApiError, AppState};
+use super::{parse_object, read_body, require_admin, ApiError, AppState};
 use crate::numbers::ProcessingNumber;
 use crate::registration::{epoch_day, NumberDates};
 use crate::store::{NewNumber, StoreError};
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use cocoa_api::{codes, IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
+use cocoa_api::{IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -22,23 +22,7 @@ pub async fn issue(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    if !state.admin_token.authorizes(authorization) {
-        let mut response = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            codes::UNAUTHORIZED,
-            "send the admin token as \"Authorization: Bearer <token>\"",
-        )
-        .into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return Ok(response);
-    }
+    require_admin(&state, request.headers())?;
     let body = read_body(request).await?;
     let ask: IssueNumbersRequest = if body.iter().all(u8::is_ascii_whitespace) {
         IssueNumbersRequest::default()
