@@ -126,8 +126,8 @@ mod tests {
         let blobs = blob::in_memory();
         for (path, data) in [
             ("c19r/440/list.json", "[]"),
-            ("c19r/440/1700000000-00001.zip", "PK zip"),
-            ("c19r/index.txt", "440/list.json\n"),
+            ("c19r/440/1.zip", "PK zip"),
+            ("c19r/440/index.txt", "c19r/440/1.zip\n"),
             ("c19r/440/other.bin", "bin"),
             ("elsewhere/secret.txt", "not under c19r"),
         ] {
@@ -188,14 +188,14 @@ mod tests {
                 "public, max-age=60",
             ),
             (
-                "/c19r/440/1700000000-00001.zip",
+                "/c19r/440/1.zip",
                 "PK zip",
                 "application/zip",
                 "public, max-age=86400, immutable",
             ),
             (
-                "/c19r/index.txt",
-                "440/list.json\n",
+                "/c19r/440/index.txt",
+                "c19r/440/1.zip\n",
                 "text/plain; charset=utf-8",
                 "public, max-age=60",
             ),
