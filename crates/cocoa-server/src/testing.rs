@@ -50,7 +50,7 @@ impl TestDatabase {
 }
 
 /// The same server URL naming another database.
-fn with_database(url: &str, name: &str) -> String {
+pub fn with_database(url: &str, name: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map_or((url, None), |(b, q)| (b, Some(q)));

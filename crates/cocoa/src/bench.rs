@@ -44,6 +44,9 @@ pub enum BenchCommand {
     /// Positive registrations (PUT /api/v2/diagnosis, 14 keys each, numbers issued beforehand):
     /// throughput, latency percentiles, errors by status, and a count of the keys stored.
     Publish(PublishArgs),
+    /// One export run over a large backlog (1.4 million keys by default): time, files, peak
+    /// memory.
+    Export(crate::bench_export::ExportBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,7 +55,7 @@ pub struct PublishArgs {
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     registrations: u32,
     /// Registrations in flight at once (one keep-alive connection each).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     concurrency: u32,
     /// The in-process server's database: postgres://... creates a fresh database on that
     /// PostgreSQL server for the run and drops it afterwards; sqlite:... uses that file
@@ -79,12 +82,14 @@ pub struct PublishArgs {
 pub fn run(command: BenchCommand) -> Result<(), Failure> {
     match command {
         BenchCommand::Publish(args) => publish(args),
+        BenchCommand::Export(args) => crate::bench_export::export(args),
     }
 }
 
 /// What a run measured.
 #[derive(Debug, Serialize)]
 struct Report {
+    /// "SQLite" or "PostgreSQL" in-process; the server's URL with --server.
     backend: String,
     server: &'static str,
     registrations: u64,
@@ -215,7 +220,7 @@ async fn publish_async(args: &PublishArgs) -> Result<Report, Failure> {
             )
         })?;
         let base = server.trim_end_matches('/').to_owned();
-        return drive(args, &base, &token, "unknown", "external").await;
+        return drive(args, &base, &token, &base, "external").await;
     }
     let dir = tempfile::tempdir().usage_or_io("creating a temporary folder")?;
     match args.database_url.as_deref() {
@@ -348,7 +353,6 @@ async fn drive(
     let mut latencies = Vec::with_capacity(n);
     let mut errors_by_status = BTreeMap::new();
     let mut first_error = None;
-    let mut trace = Vec::new();
     for w in workers {
         let done = w.await.usage_or_io("a benchmark task panicked")?;
         latencies.extend(done.latencies);
@@ -356,15 +360,9 @@ async fn drive(
             *errors_by_status.entry(status).or_insert(0) += count;
         }
         first_error = first_error.or(done.first_error);
-        trace.extend(done.trace.iter().map(|(t, d)| (t.duration_since(started).as_micros(), d.as_micros())));
     }
     let elapsed = started.elapsed();
     bar.finish_and_clear();
-    if let Ok(path) = std::env::var("BENCH_TRACE") {
-        trace.sort();
-        let text: String = trace.iter().map(|(t, d)| format!("{t} {d}\n")).collect();
-        std::fs::write(path, text).unwrap();
-    }
 
     latencies.sort_unstable();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -508,7 +506,6 @@ struct WorkerResult {
     latencies: Vec<Duration>,
     errors: BTreeMap<String, u64>,
     first_error: Option<String>,
-    trace: Vec<(Instant, Duration)>,
 }
 
 /// Sends bodies from the shared queue one after another until it is empty.
@@ -542,7 +539,6 @@ async fn worker(
             Err(e) => Some(("transport".to_owned(), format!("{e:#}"))),
         };
         out.latencies.push(sent.elapsed());
-        out.trace.push((sent, sent.elapsed()));
         if let Some((kind, message)) = failure {
             *out.errors.entry(kind).or_insert(0) += 1;
             out.first_error.get_or_insert(message);

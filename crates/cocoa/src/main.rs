@@ -5,6 +5,7 @@
 //! that does not verify); 2 usage or I/O errors (clap's own usage errors are 2 as well).
 
 mod bench;
+mod bench_export;
 mod failure;
 mod key_json;
 mod keys;

@@ -22,7 +22,12 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// PostgreSQL URL (postgres://...); without it, SQLite in the data folder.
-    #[arg(long, value_name = "URL", env = "COCOA_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "COCOA_DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: Option<String>,
     /// Where published files go: s3://bucket/prefix (endpoint and credentials from the AWS_*
     /// variables); without it, the folder <data-dir>/blobs.
@@ -52,12 +57,15 @@ pub struct JobArgs {
 pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
     let mut config = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).usage_or_io(format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).usage_or_io(format!("reading {}", path.display()))?;
             ServerConfig::from_toml(&text).usage_or_io(path.display())?
         }
         None => ServerConfig::default(),
     };
-    config.apply_env(|k| std::env::var(k).ok()).usage_or_io("environment")?;
+    config
+        .apply_env(|k| std::env::var(k).ok())
+        .usage_or_io("environment")?;
     if let Some(dir) = &args.data_dir {
         config.data_dir = dir.clone();
     }
@@ -77,7 +85,11 @@ pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
         config.export.signing_keys = args
             .signing_keys
             .iter()
-            .map(|file| cocoa_server::config::SigningKeyConfig { file: file.clone(), id: None, version: None })
+            .map(|file| cocoa_server::config::SigningKeyConfig {
+                file: file.clone(),
+                id: None,
+                version: None,
+            })
             .collect();
     }
     config.validate().usage_or_io("invalid configuration")?;
@@ -87,7 +99,10 @@ pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COCOA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
@@ -96,11 +111,18 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
     runtime.block_on(async move {
         let listen = config.listen;
-        let backend = if config.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
+        let backend = if config.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        };
         let data_dir = config.data_dir.clone();
-        let app = App::open(config, Arc::new(SystemClock)).await.usage_or_io("starting the server")?;
-        let listener =
-            tokio::net::TcpListener::bind(listen).await.usage_or_io(format!("listening on {listen}"))?;
+        let app = App::open(config, Arc::new(SystemClock))
+            .await
+            .usage_or_io("starting the server")?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .usage_or_io(format!("listening on {listen}"))?;
         let local = listener.local_addr().usage_or_io("listening")?;
         tracing::info!(
             address = %local,
@@ -108,7 +130,9 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
             data_dir = %data_dir.display(),
             "serving: portal at http://{local}/portal, API described at http://{local}/openapi.json"
         );
-        app.serve(listener, shutdown_signal()).await.usage_or_io("serving")?;
+        app.serve(listener, shutdown_signal())
+            .await
+            .usage_or_io("serving")?;
         tracing::info!("stopped");
         Ok(())
     })
@@ -139,7 +163,9 @@ where
     init_logging();
     let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
     let report = runtime.block_on(async move {
-        let app = App::open(config, Arc::new(SystemClock)).await.usage_or_io("opening the server's storage")?;
+        let app = App::open(config, Arc::new(SystemClock))
+            .await
+            .usage_or_io("opening the server's storage")?;
         job(app).await
     })?;
     if args.json {
@@ -151,7 +177,9 @@ where
 }
 
 fn print_report(report: &serde_json::Value) {
-    let Some(fields) = report.as_object() else { return };
+    let Some(fields) = report.as_object() else {
+        return;
+    };
     for (name, value) in fields {
         match value {
             serde_json::Value::Array(items) => {
@@ -159,7 +187,16 @@ fn print_report(report: &serde_json::Value) {
                 for item in items {
                     let line: Vec<String> = item
                         .as_object()
-                        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect())
+                        .map(|o| {
+                            o.iter()
+                                .map(|(k, v)| {
+                                    format!(
+                                        "{k}={}",
+                                        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+                                    )
+                                })
+                                .collect()
+                        })
                         .unwrap_or_default();
                     println!("  {}", line.join(" "));
                 }
@@ -215,7 +252,12 @@ pub struct IssueNumbersArgs {
     #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
     server: String,
     /// The admin token [default: $COCOA_ADMIN_TOKEN, else the file <data-dir>/admin-token].
-    #[arg(long, value_name = "TOKEN", env = "COCOA_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "COCOA_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     admin_token: Option<String>,
     /// Where to find the generated admin token when none is given.
     #[arg(long, value_name = "DIR", default_value = "cocoa-data")]
@@ -251,7 +293,10 @@ fn issue_numbers(args: IssueNumbersArgs) -> Result<(), Failure> {
         symptom_onset_date: args.symptom_onset_date,
         test_date: args.test_date,
     };
-    let url = format!("{}/api/v1/processing-numbers", args.server.trim_end_matches('/'));
+    let url = format!(
+        "{}/api/v1/processing-numbers",
+        args.server.trim_end_matches('/')
+    );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -265,7 +310,10 @@ fn issue_numbers(args: IssueNumbersArgs) -> Result<(), Failure> {
             .await
             .usage_or_io(format!("POST {url}"))?;
         let status = response.status();
-        let text = response.text().await.usage_or_io(format!("reading the answer of {url}"))?;
+        let text = response
+            .text()
+            .await
+            .usage_or_io(format!("reading the answer of {url}"))?;
         Ok::<_, Failure>((status, text))
     })?;
     if !status.is_success() {
@@ -273,7 +321,11 @@ fn issue_numbers(args: IssueNumbersArgs) -> Result<(), Failure> {
             .map(|e| format!("{} ({})", e.message, e.error))
             .unwrap_or(text);
         return Err(Failure::new(
-            if status.is_client_error() { INVALID } else { USAGE_OR_IO },
+            if status.is_client_error() {
+                INVALID
+            } else {
+                USAGE_OR_IO
+            },
             anyhow!("the server answered {status}: {reason}"),
         ));
     }

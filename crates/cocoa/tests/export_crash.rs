@@ -4,20 +4,29 @@
 
 use cocoa_server::registration::{Accepted, NewKey};
 use cocoa_server::store::{Claim, NewNumber, SqliteStore, Store};
-use gaen::{DaysSinceOnset, ExportSigner, IntervalNumber, ReportType, RollingPeriod, SignatureInfo, SignedExport, Tek};
+use gaen::{
+    DaysSinceOnset, ExportSigner, IntervalNumber, ReportType, RollingPeriod, SignatureInfo,
+    SignedExport, Tek,
+};
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// Stores `per_day` keys for each of the last 14 days, released an hour ago.
 fn seed(data: &Path, per_day: usize) -> Vec<[u8; 16]> {
     std::fs::create_dir_all(data).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let url = format!("sqlite://{}", data.join("cocoa.db").display());
         let store = SqliteStore::connect(&url).await.unwrap();
@@ -37,7 +46,12 @@ fn seed(data: &Path, per_day: usize) -> Vec<[u8; 16]> {
                 n += 1;
                 let tag = n.to_le_bytes().repeat(8);
                 store
-                    .insert_numbers(&[NewNumber { tag: tag.clone(), created_at: now(), expires_at: now() + 3600, dates: Default::default() }])
+                    .insert_numbers(&[NewNumber {
+                        tag: tag.clone(),
+                        created_at: now(),
+                        expires_at: now() + 3600,
+                        dates: Default::default(),
+                    }])
                     .await
                     .unwrap();
                 let new: Vec<NewKey> = chunk
@@ -52,8 +66,19 @@ fn seed(data: &Path, per_day: usize) -> Vec<[u8; 16]> {
                         release_at: now() - 3600,
                     })
                     .collect();
-                let claim = Claim { tag, now: now(), request_hash: vec![1; 32], idempotency_hash: None };
-                let accept = move |_| Ok(Accepted { keys: new.clone(), accepted_wire_keys: vec![], warnings: vec![] });
+                let claim = Claim {
+                    tag,
+                    now: now(),
+                    request_hash: vec![1; 32],
+                    idempotency_hash: None,
+                };
+                let accept = move |_| {
+                    Ok(Accepted {
+                        keys: new.clone(),
+                        accepted_wire_keys: vec![],
+                        warnings: vec![],
+                    })
+                };
                 store.register(&claim, &accept).await.unwrap();
             }
             all.extend(keys);
@@ -81,22 +106,36 @@ fn export_after_crash(data: &Path) -> serde_json::Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = export(data).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         if report["skipped"] != true {
             return report;
         }
-        assert!(Instant::now() < deadline, "the dead run's lease never ran out");
+        assert!(
+            Instant::now() < deadline,
+            "the dead run's lease never ran out"
+        );
     }
 }
 
 /// The generated signing key, read from the database as every replica would.
 fn verifier(data: &Path) -> gaen::ExportVerifier {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let store = SqliteStore::connect(&format!("sqlite://{}", data.join("cocoa.db").display())).await.unwrap();
+        let store = SqliteStore::connect(&format!("sqlite://{}", data.join("cocoa.db").display()))
+            .await
+            .unwrap();
         let pem = store.secret("export_signing_key", b"unused").await.unwrap();
-        ExportSigner::from_pem(std::str::from_utf8(&pem).unwrap(), SignatureInfo::default()).unwrap().verifier()
+        ExportSigner::from_pem(std::str::from_utf8(&pem).unwrap(), SignatureInfo::default())
+            .unwrap()
+            .verifier()
     })
 }
 
@@ -120,7 +159,11 @@ fn published(data: &Path) -> HashMap<[u8; 16], usize> {
 
 fn listed_files(data: &Path) -> Option<usize> {
     let bytes = std::fs::read(data.join("blobs/c19r/440/list.json")).ok()?;
-    Some(serde_json::from_slice::<Vec<cocoa_api::ListEntry>>(&bytes).unwrap().len())
+    Some(
+        serde_json::from_slice::<Vec<cocoa_api::ListEntry>>(&bytes)
+            .unwrap()
+            .len(),
+    )
 }
 
 #[test]
@@ -129,12 +172,24 @@ fn an_export_aborted_after_three_uploads_is_completed_by_the_next_run() {
     let data = dir.path().join("data");
     let keys = seed(&data, 50);
 
-    let out = export(&data).env("COCOA_FAULT_ABORT_AFTER_UPLOADS", "3").output().unwrap();
-    assert!(!out.status.success(), "the fault must have stopped the process");
+    let out = export(&data)
+        .env("COCOA_FAULT_ABORT_AFTER_UPLOADS", "3")
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "the fault must have stopped the process"
+    );
     // Three zips were written, none is listed: nothing is half-published.
-    let zips = std::fs::read_dir(data.join("blobs/c19r/440")).unwrap().filter(|e| {
-        e.as_ref().unwrap().path().extension().is_some_and(|x| x == "zip")
-    });
+    let zips = std::fs::read_dir(data.join("blobs/c19r/440"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "zip")
+        });
     assert_eq!(zips.count(), 3);
     assert_eq!(listed_files(&data).unwrap_or(0), 0);
 
@@ -157,7 +212,11 @@ fn an_export_killed_with_sigkill_is_completed_by_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let keys = seed(&data, 3000);
-    let mut child = export(&data).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let mut child = export(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Kill it as soon as the first file is written: it is then in the middle of its work.
     let folder = data.join("blobs/c19r/440");
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -167,18 +226,27 @@ fn an_export_killed_with_sigkill_is_completed_by_the_next_run() {
             break false;
         }
         let first_zip = std::fs::read_dir(&folder)
-            .map(|d| d.filter_map(Result::ok).any(|e| e.path().extension().is_some_and(|x| x == "zip")))
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| e.path().extension().is_some_and(|x| x == "zip"))
+            })
             .unwrap_or(false);
         if first_zip {
             child.kill().unwrap(); // SIGKILL
             child.wait().unwrap();
             break true;
         }
-        assert!(Instant::now() < deadline, "no file written within two minutes");
+        assert!(
+            Instant::now() < deadline,
+            "no file written within two minutes"
+        );
         std::thread::sleep(Duration::from_millis(2));
     };
     if killed_mid_run {
-        assert!(listed_files(&data).unwrap_or(0) < 14, "a killed run must not have listed everything");
+        assert!(
+            listed_files(&data).unwrap_or(0) < 14,
+            "a killed run must not have listed everything"
+        );
     }
     export_after_crash(&data);
     assert_eq!(listed_files(&data), Some(14));

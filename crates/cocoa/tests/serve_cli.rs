@@ -19,7 +19,7 @@ impl Drop for Running {
 }
 
 fn start(data_dir: &std::path::Path) -> (Running, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+    let child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env_remove("COCOA_DATABASE_URL")
@@ -28,8 +28,10 @@ fn start(data_dir: &std::path::Path) -> (Running, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    // From here on `Running` owns the child: it is killed and reaped whatever happens.
+    let mut running = Running { child, log: rx };
+    let stderr = running.child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -40,14 +42,14 @@ fn start(data_dir: &std::path::Path) -> (Running, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     loop {
-        let line = rx
+        let line = running
+            .log
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("no 'serving' line; log so far: {seen:#?}"));
         if let Some(at) = line.find("portal at http://") {
             let rest = &line[at + "portal at ".len()..];
             let base = rest.split("/portal").next().unwrap().to_owned();
-            seen.push(line);
-            return (Running { child, log: rx }, base);
+            return (running, base);
         }
         seen.push(line);
     }

@@ -13,7 +13,8 @@ CREATE TABLE export_files (
 CREATE INDEX export_files_region ON export_files (region, id);
 
 ALTER TABLE diagnosis_keys ADD COLUMN export_file_id INTEGER;
-CREATE INDEX diagnosis_keys_pending ON diagnosis_keys (region, release_at) WHERE export_file_id IS NULL;
+-- Pending keys by region and day, in id order: what planning a file reads.
+CREATE INDEX diagnosis_keys_pending ON diagnosis_keys (region, rolling_start, id) WHERE export_file_id IS NULL;
 CREATE INDEX diagnosis_keys_file ON diagnosis_keys (export_file_id);
 
 CREATE TABLE leases (
@@ -21,3 +22,6 @@ CREATE TABLE leases (
     holder TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+
+-- Nothing looks keys up by release time alone: the pending index serves export planning.
+DROP INDEX diagnosis_keys_release_at;

@@ -17,12 +17,16 @@ use crate::config::ServerConfig;
 use crate::store::{ExportFileRow, NewExportFile, Store, StoreError, StoredKey};
 use bytes::Bytes;
 use cocoa_api::{ExposureConfiguration, RiskCalculationConfiguration};
+use futures::{StreamExt, TryStreamExt};
 use gaen::ExportSigner;
 use rand::rngs::StdRng;
 use rand::Rng;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// Files planned and built at once by a run.
+const PARALLEL_FILES: usize = 2;
 
 /// The lease both jobs take.
 pub const LEASE: &str = "export";
@@ -198,18 +202,21 @@ impl Exporter {
             let end = last_end.entry(f.region.clone()).or_insert(f.end_timestamp);
             *end = (*end).max(f.end_timestamp);
         }
+        // Every file is described (window, seeds) up front, one per `max_keys_per_file` keys of
+        // each region and day, so that the files can then be planned two at a time: planning is
+        // database work, building a file is ours, and the two overlap on two cores.
         let e = &self.config.export;
+        let real_max = e.max_keys_per_file as i64;
+        let mut jobs = Vec::new();
         for group in self.store.pending_groups(now).await? {
-            loop {
-                self.renew().await?;
+            let files = ((group.keys + real_max - 1) / real_max).max(1);
+            for _ in 0..files {
                 let previous_end = last_end.get(&group.region).copied();
                 // Every file of a region gets a later end than the one before: Android tells
                 // files apart by (start, end, batch number).
                 let end = previous_end.map_or(now, |p| now.max(p + 1));
                 let start = previous_end.unwrap_or(end - 86_400).min(end - 1);
-                let jitter = rng.gen_range(0..e.padding_jitter.max(1));
-                let padding_seed: u64 = rng.gen();
-                let real_max = e.max_keys_per_file as i64;
+                last_end.insert(group.region.clone(), end);
                 let new = NewExportFile {
                     region: group.region.clone(),
                     key_day: group.key_day,
@@ -217,26 +224,57 @@ impl Exporter {
                     end_timestamp: end,
                     shuffle_seed: rng.gen::<i64>(),
                 };
-                let min_keys = e.min_keys_per_file;
-                let pad = move |real: &[StoredKey]| {
-                    build::make_padding(
-                        real,
-                        build::padding_count(real.len(), min_keys, jitter),
-                        padding_seed,
-                    )
-                };
-                let Some((row, keys)) = self.store.plan_file(&new, now, real_max, &pad).await?
-                else {
-                    break;
-                };
-                last_end.insert(group.region.clone(), end);
-                self.upload(&row, &keys).await?;
-                self.count(&mut report, &row, keys.len());
-                unlisted.push(row);
-                if (keys.len() as i64) < real_max {
-                    break;
-                }
+                let jitter = rng.gen_range(0..e.padding_jitter.max(1));
+                let padding_seed: u64 = rng.gen();
+                jobs.push((new, jitter, padding_seed));
             }
+        }
+        // Files of one region and day are planned one after the other (they compete for the
+        // same keys); different days run side by side.
+        let mut chains: BTreeMap<(String, i64), Vec<_>> = BTreeMap::new();
+        for job in jobs {
+            chains
+                .entry((job.0.region.clone(), job.0.key_day))
+                .or_default()
+                .push(job);
+        }
+        let min_keys = e.min_keys_per_file;
+        let planned: Vec<Vec<(ExportFileRow, usize)>> = futures::stream::iter(chains.into_values())
+            .map(|chain| async move {
+                let mut done = Vec::new();
+                for (new, jitter, padding_seed) in chain {
+                    self.renew().await?;
+                    let pad = move |real: &[StoredKey]| {
+                        build::make_padding(
+                            real,
+                            build::padding_count(real.len(), min_keys, jitter),
+                            padding_seed,
+                        )
+                    };
+                    let started = std::time::Instant::now();
+                    let Some((row, keys)) = self.store.plan_file(&new, now, real_max, &pad).await?
+                    else {
+                        break;
+                    };
+                    let planned = started.elapsed();
+                    self.upload(&row, &keys).await?;
+                    tracing::debug!(
+                        file = row.id,
+                        keys = keys.len(),
+                        plan_ms = planned.as_millis() as u64,
+                        upload_ms = (started.elapsed() - planned).as_millis() as u64,
+                        "file written"
+                    );
+                    done.push((row, keys.len()));
+                }
+                Ok::<_, ExportError>(done)
+            })
+            .buffer_unordered(PARALLEL_FILES)
+            .try_collect()
+            .await?;
+        for (row, keys) in planned.into_iter().flatten() {
+            self.count(&mut report, &row, keys);
+            unlisted.push(row);
         }
 
         // 3. Mark them published, each `created` later than any before it in its region.
