@@ -9,9 +9,28 @@
 //!   evaluation of the few keys with a sighting.
 //! - [`risk`]: exposure windows, daily summaries and the notification rule (v2 risk scoring with
 //!   COCOA's configuration).
+//! - [`storage`]: the `Storage` trait, `SqliteStorage` for a device, `MemoryStorage` for the
+//!   simulator. [`http`]: the `Http` trait (and a reqwest client behind a feature).
+//! - [`phone`]: `Phone`, which ties them together: key schedule, sightings, checks, history,
+//!   registration. [`exposure_data`]: "save information".
 
+mod error;
+pub mod exposure_data;
+pub mod http;
 pub mod matching;
+// `phone` joins once `matching` and `risk` are in (they are being written alongside).
+// pub mod phone;
 pub mod risk;
+pub mod storage;
 pub mod types;
 
+pub use error::Error;
+pub use http::{Http, NetworkError, Response};
+// pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
+pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
 pub use types::{DailySummary, ExposureWindow, KeyMatch, MatchedSighting, ScanInstance, Sighting};
+
+/// Days since the unix epoch of a calendar date.
+pub fn date_day(date: chrono::NaiveDate) -> i64 {
+    (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("the epoch is a date")).num_days()
+}

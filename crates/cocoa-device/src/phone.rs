@@ -1,0 +1,464 @@
+//! A phone: its key schedule, what it heard, its exposure checks, its history, and its positive
+//! registration. Time arrives as an argument (`now`, unix seconds), randomness as an RNG, HTTP and
+//! storage as trait objects: nothing here reads a clock or a global.
+
+use crate::error::Error;
+use crate::http::{Http, Response};
+use crate::storage::{Storage, TekRecord};
+use crate::types::{DailySummary, ExposureWindow, KeyMatch, Sighting};
+use crate::{matching, risk};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::NaiveDate;
+use cocoa_api::{
+    DiagnosisRequest, DiagnosisRequestKey, ErrorBody, ExposureConfiguration, ListEntry,
+    RiskCalculationConfiguration,
+};
+use gaen::{Advertisement, ExportVerifier, IntervalNumber, Metadata, RollingPeriod, SignedExport, Tek};
+use rand::{CryptoRng, Rng, RngCore};
+use serde::Serialize;
+
+/// Days keys and sightings are kept.
+pub const RETENTION_DAYS: i64 = 14;
+/// Days the history view and the notification rule look back (today included).
+pub const VISIBLE_DAYS: i64 = 15;
+/// Transmit power written into this phone's metadata unless configured.
+pub const DEFAULT_TX_POWER_DBM: i8 = -10;
+/// COCOA's rule: keys from this many days before the onset or test date are registered.
+pub const REGISTER_DAYS_BEFORE: i64 = 3;
+
+const SERVER_URL: &str = "server_url";
+const REGION: &str = "region";
+const PUBLIC_KEYS: &str = "public_keys";
+const TX_POWER: &str = "tx_power";
+const NOTIFIED_DAYS: &str = "notified_days";
+const RISK_CONFIGURATION: &str = "risk_configuration";
+const EXPOSURE_CONFIGURATION: &str = "exposure_configuration";
+const PENDING_REGISTRATION: &str = "pending_registration";
+const LAST_CHECK: &str = "last_check";
+
+fn last_created_setting(region: &str) -> String {
+    format!("last_created:{region}")
+}
+
+/// How a phone reaches its server and whom it trusts.
+#[derive(Debug, Clone)]
+pub struct PhoneSettings {
+    /// The server's base URL, e.g. `http://127.0.0.1:8080`.
+    pub server_url: String,
+    pub region: String,
+    /// Public keys (SPKI PEM) export files must verify with.
+    pub public_keys_pem: Vec<String>,
+    pub tx_power_dbm: i8,
+}
+
+/// What one exposure check did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CheckReport {
+    pub files_processed: usize,
+    pub keys_processed: u64,
+    pub matched_keys: usize,
+    /// Days that became high-risk in this check (notified now, and never again).
+    pub new_high_risk_days: Vec<String>,
+}
+
+/// One day as the history screen shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayView {
+    pub date: String,
+    pub score_sum: f64,
+    pub maximum_score: f64,
+    pub weighted_duration_sum: f64,
+    pub high_risk: bool,
+}
+
+/// What the status screen shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Status {
+    pub server_url: String,
+    pub region: String,
+    pub keys: usize,
+    pub sightings: usize,
+    pub last_check: Option<String>,
+    pub last_created: i64,
+    pub notified_days: Vec<String>,
+    pub registration_pending: bool,
+}
+
+/// A phone over some storage.
+#[derive(Debug)]
+pub struct Phone<S: Storage> {
+    storage: S,
+}
+
+/// The date of a day number (days since the epoch).
+pub fn day_string(day: i64) -> String {
+    chrono::DateTime::from_timestamp(day * 86_400, 0)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| day.to_string())
+}
+
+fn day_of(at: i64) -> i64 {
+    at.div_euclid(86_400)
+}
+
+fn interval_at(at: i64) -> Result<IntervalNumber, Error> {
+    u64::try_from(at)
+        .ok()
+        .and_then(|s| IntervalNumber::from_unix_seconds(s).ok())
+        .ok_or_else(|| Error::Invalid(format!("time {at} is outside the protocol's range")))
+}
+
+impl<S: Storage> Phone<S> {
+    pub fn new(storage: S) -> Self {
+        Self { storage }
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    pub fn into_storage(self) -> S {
+        self.storage
+    }
+
+    /// Sets the server, region and trusted keys.
+    pub fn configure(&mut self, settings: &PhoneSettings) -> Result<(), Error> {
+        for pem in &settings.public_keys_pem {
+            ExportVerifier::from_pem(pem).map_err(|e| Error::Invalid(format!("a public key: {e}")))?;
+        }
+        let s = &mut self.storage;
+        s.set_setting(SERVER_URL, settings.server_url.trim_end_matches('/'))?;
+        s.set_setting(REGION, &settings.region)?;
+        s.set_setting(PUBLIC_KEYS, &serde_json::to_string(&settings.public_keys_pem).expect("strings serialise"))?;
+        s.set_setting(TX_POWER, &settings.tx_power_dbm.to_string())?;
+        Ok(())
+    }
+
+    /// The settings, or `NotInitialised`.
+    pub fn settings(&self) -> Result<PhoneSettings, Error> {
+        let s = &self.storage;
+        let server_url = s.setting(SERVER_URL)?.ok_or(Error::NotInitialised)?;
+        let region = s.setting(REGION)?.unwrap_or_else(|| "440".into());
+        let public_keys_pem = match s.setting(PUBLIC_KEYS)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored public keys: {e}")))?,
+            None => Vec::new(),
+        };
+        Ok(PhoneSettings { server_url, region, public_keys_pem, tx_power_dbm: self.tx_power()? })
+    }
+
+    fn tx_power(&self) -> Result<i8, Error> {
+        Ok(self.storage.setting(TX_POWER)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TX_POWER_DBM))
+    }
+
+    /// This phone's key for the UTC day of `at`, created from `rng` if it has none yet.
+    pub fn key_for(&mut self, at: i64, rng: &mut (impl RngCore + CryptoRng)) -> Result<TekRecord, Error> {
+        let start = interval_at(at)?.day_start();
+        if let Some(record) = self.storage.teks()?.into_iter().find(|t| t.rolling_start == start) {
+            return Ok(record);
+        }
+        let record = TekRecord { tek: Tek::generate(rng), rolling_start: start, rolling_period: RollingPeriod::FULL_DAY };
+        self.storage.put_tek(&record)?;
+        Ok(record)
+    }
+
+    /// The 31-byte advertisement this phone broadcasts at `at`.
+    pub fn advertisement(&mut self, at: i64, rng: &mut (impl RngCore + CryptoRng)) -> Result<[u8; 31], Error> {
+        let record = self.key_for(at, rng)?;
+        let (rpik, aemk) = record.tek.derive();
+        let rpi = rpik.rpi(interval_at(at)?);
+        let aem = aemk.encrypt(&rpi, &Metadata::v1_0(self.tx_power()?));
+        Ok(Advertisement { rpi, aem }.to_bytes())
+    }
+
+    /// Records an advertisement heard at `at`.
+    pub fn observe(&mut self, payload: &[u8], rssi: i8, at: i64, previous_scan_at: Option<i64>) -> Result<(), Error> {
+        let adv = Advertisement::parse(payload)?;
+        self.storage.add_sightings(&[Sighting { at, rssi, rpi: adv.rpi, aem: adv.aem, previous_scan_at }])?;
+        Ok(())
+    }
+
+    /// Records what this phone would have heard of `other` during `minutes` from `from`: one scan
+    /// every 4 to 5 minutes, at `attenuation_db`. `other` creates its key for the time if needed,
+    /// as the running phone would have. Returns the number of sightings.
+    pub fn meet<T: Storage>(
+        &mut self,
+        other: &mut Phone<T>,
+        from: i64,
+        minutes: u32,
+        attenuation_db: u8,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<usize, Error> {
+        let rssi = i8::try_from(i16::from(other.tx_power()?) - i16::from(attenuation_db))
+            .map_err(|_| Error::Invalid(format!("an attenuation of {attenuation_db} dB is out of range")))?;
+        let end = from + i64::from(minutes) * 60;
+        let mut at = from;
+        let mut previous = None;
+        let mut sightings = Vec::new();
+        while at < end {
+            let payload = other.advertisement(at, rng)?;
+            let adv = Advertisement::parse(&payload)?;
+            sightings.push(Sighting { at, rssi, rpi: adv.rpi, aem: adv.aem, previous_scan_at: previous });
+            previous = Some(at);
+            at += rng.gen_range(240..=300);
+        }
+        self.storage.add_sightings(&sightings)?;
+        Ok(sightings.len())
+    }
+
+    /// Deletes keys and sightings older than 14 days.
+    pub fn prune(&mut self, now: i64) -> Result<(), Error> {
+        let today = interval_at(now)?.day_start().get();
+        let first_kept = IntervalNumber::new(today.saturating_sub(RETENTION_DAYS as u32 * 144));
+        self.storage.delete_teks_before(first_kept)?;
+        self.storage.delete_sightings_before(now - RETENTION_DAYS * 86_400)?;
+        Ok(())
+    }
+
+    fn fetch(&self, http: &dyn Http, url: &str) -> Result<Response, Error> {
+        let response = http.get(url)?;
+        if response.status != 200 {
+            return Err(Error::ServerStatus { url: url.to_owned(), status: response.status });
+        }
+        Ok(response)
+    }
+
+    /// An exposure check (see the crate documentation): new files only, each verified; results
+    /// committed in one step, so a failed check changes nothing.
+    pub fn check(&mut self, now: i64, http: &dyn Http) -> Result<CheckReport, Error> {
+        let settings = self.settings()?;
+        let base = &settings.server_url;
+        let verifiers = settings
+            .public_keys_pem
+            .iter()
+            .map(|pem| ExportVerifier::from_pem(pem).map_err(|e| Error::Invalid(format!("a stored public key: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let config_url = format!("{base}/c19r/exposure_configuration/configuration.json");
+        let exposure_json = self.fetch(http, &config_url)?.body;
+        let exposure: ExposureConfiguration = serde_json::from_slice(&exposure_json)
+            .map_err(|e| e.to_string())
+            .and_then(|c: ExposureConfiguration| c.validate().map(|()| c))
+            .map_err(|reason| Error::BadConfiguration { url: config_url.clone(), reason })?;
+        let risk_url = format!("{base}/c19r/exposure_configuration/risk_calculation_configuration.json");
+        let risk_json = self.fetch(http, &risk_url)?.body;
+        let rule: RiskCalculationConfiguration = serde_json::from_slice(&risk_json)
+            .map_err(|e| e.to_string())
+            .and_then(|c: RiskCalculationConfiguration| c.validate().map(|()| c))
+            .map_err(|reason| Error::BadConfiguration { url: risk_url.clone(), reason })?;
+
+        let list_url = format!("{base}/c19r/{}/list.json", settings.region);
+        let list: Vec<ListEntry> = serde_json::from_slice(&self.fetch(http, &list_url)?.body)
+            .map_err(|e| Error::BadList { url: list_url.clone(), reason: e.to_string() })?;
+        let last_key = last_created_setting(&settings.region);
+        let last_created: i64 = self.storage.setting(&last_key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+        let mut new_entries: Vec<&ListEntry> = list.iter().filter(|e| e.created > last_created).collect();
+        new_entries.sort_by_key(|e| e.created);
+
+        let sightings = self.storage.sightings()?;
+        let mut report = CheckReport::default();
+        let mut matches: Vec<KeyMatch> = Vec::new();
+        let mut largest = last_created;
+        for entry in new_entries {
+            let bytes = self.fetch(http, &entry.url)?.body;
+            let file = SignedExport::from_zip(&bytes)
+                .map_err(|e| Error::BadFile { url: entry.url.clone(), reason: e.to_string() })?;
+            file.verify(&verifiers).map_err(|e| Error::BadFile { url: entry.url.clone(), reason: e.to_string() })?;
+            report.files_processed += 1;
+            report.keys_processed += file.export.keys.len() as u64;
+            matches.extend(matching::match_straightforward(&file.export.keys, &sightings));
+            largest = largest.max(entry.created);
+        }
+        report.matched_keys = matches.len();
+
+        let new_windows: Vec<ExposureWindow> =
+            matches.iter().flat_map(|m| risk::exposure_windows(m, &exposure)).collect();
+        let stored = self.storage.daily_summaries()?;
+        let merged = risk::merge_daily_summaries(&stored, &risk::daily_summaries(&new_windows));
+        let mut all_windows = self.storage.exposure_windows()?;
+        all_windows.extend(new_windows.iter().cloned());
+
+        let today = day_of(now);
+        let mut notified: Vec<i64> = self.notified_days()?;
+        for day in merged.iter().filter(|d| today - d.date < VISIBLE_DAYS && d.date <= today) {
+            let of_day: Vec<ExposureWindow> = all_windows.iter().filter(|w| w.date == day.date).cloned().collect();
+            if risk::is_high_risk(day, &of_day, &rule) && !notified.contains(&day.date) {
+                notified.push(day.date);
+                report.new_high_risk_days.push(day_string(day.date));
+            }
+        }
+        notified.sort_unstable();
+        let settings_changes = vec![
+            (last_key, largest.to_string()),
+            (NOTIFIED_DAYS.to_owned(), serde_json::to_string(&notified).expect("numbers serialise")),
+            (RISK_CONFIGURATION.to_owned(), String::from_utf8_lossy(&risk_json).into_owned()),
+            (EXPOSURE_CONFIGURATION.to_owned(), String::from_utf8_lossy(&exposure_json).into_owned()),
+            (LAST_CHECK.to_owned(), now.to_string()),
+        ];
+        let changed: Vec<DailySummary> = merged
+            .into_iter()
+            .filter(|m| stored.iter().find(|s| s.date == m.date) != Some(m))
+            .collect();
+        self.storage.commit_check(&changed, &new_windows, &settings_changes)?;
+        Ok(report)
+    }
+
+    fn notified_days(&self) -> Result<Vec<i64>, Error> {
+        Ok(match self.storage.setting(NOTIFIED_DAYS)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored notified days: {e}")))?,
+            None => Vec::new(),
+        })
+    }
+
+    fn stored_rule(&self) -> Result<RiskCalculationConfiguration, Error> {
+        Ok(match self.storage.setting(RISK_CONFIGURATION)? {
+            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored rule: {e}")))?,
+            None => RiskCalculationConfiguration::default(),
+        })
+    }
+
+    /// The daily summaries: the last 15 days, or everything kept with `all`.
+    pub fn history(&self, now: i64, all: bool) -> Result<Vec<DayView>, Error> {
+        let rule = self.stored_rule()?;
+        let windows = self.storage.exposure_windows()?;
+        let today = day_of(now);
+        Ok(self
+            .storage
+            .daily_summaries()?
+            .into_iter()
+            .filter(|d| all || (today - d.date < VISIBLE_DAYS && d.date <= today))
+            .map(|d| {
+                let of_day: Vec<ExposureWindow> = windows.iter().filter(|w| w.date == d.date).cloned().collect();
+                DayView {
+                    date: day_string(d.date),
+                    score_sum: d.score_sum,
+                    maximum_score: d.maximum_score,
+                    weighted_duration_sum: d.weighted_duration_sum,
+                    high_risk: risk::is_high_risk(&d, &of_day, &rule),
+                }
+            })
+            .collect())
+    }
+
+    /// What the status screen shows.
+    pub fn status(&self) -> Result<Status, Error> {
+        let settings = self.settings()?;
+        let s = &self.storage;
+        Ok(Status {
+            last_created: s.setting(&last_created_setting(&settings.region))?.and_then(|v| v.parse().ok()).unwrap_or(0),
+            server_url: settings.server_url,
+            region: settings.region,
+            keys: s.teks()?.len(),
+            sightings: s.sightings()?.len(),
+            last_check: s
+                .setting(LAST_CHECK)?
+                .and_then(|v| v.parse::<i64>().ok())
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.to_rfc3339()),
+            notified_days: self.notified_days()?.into_iter().map(day_string).collect(),
+            registration_pending: s.setting(PENDING_REGISTRATION)?.is_some_and(|v| !v.is_empty()),
+        })
+    }
+
+    /// "Save information": everything kept, as COCOA's `exposure_data.json`.
+    pub fn save_info(&self) -> Result<serde_json::Value, Error> {
+        let windows = self.storage.exposure_windows()?;
+        let configuration: serde_json::Value = match self.storage.setting(EXPOSURE_CONFIGURATION)? {
+            Some(json) => serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+            None => serde_json::to_value(ExposureConfiguration::default()).expect("plain values serialise"),
+        };
+        Ok(crate::exposure_data::exposure_data(&self.storage.daily_summaries()?, &windows, configuration))
+    }
+
+    /// Registers as positive: uploads the keys from 3 days before `date` onward (COCOA's rule)
+    /// with a processing number. A retry after a lost answer reuses the same idempotency key, so
+    /// it never registers twice.
+    pub fn register(
+        &mut self,
+        now: i64,
+        http: &dyn Http,
+        number: &str,
+        has_symptom: bool,
+        date: NaiveDate,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<usize, Error> {
+        if number.len() != 8 || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::NumberMalformed);
+        }
+        let settings = self.settings()?;
+        self.key_for(now, rng)?; // today's key exists, so it is sent as well
+        let first_day = crate::date_day(date) - REGISTER_DAYS_BEFORE;
+        let keys: Vec<DiagnosisRequestKey> = self
+            .storage
+            .teks()?
+            .into_iter()
+            .filter(|t| i64::from(t.rolling_start.utc_day()) >= first_day)
+            .map(|t| DiagnosisRequestKey {
+                key_data: STANDARD.encode(t.tek.as_bytes()),
+                rolling_start_number: i64::from(t.rolling_start.get()),
+                rolling_period: i64::from(t.rolling_period.get()),
+                report_type: Some(1),
+            })
+            .collect();
+        if keys.is_empty() {
+            return Err(Error::NoKeysToRegister);
+        }
+        // One idempotency key per attempt at registering with this number, kept across retries.
+        let pending: Option<(String, String)> =
+            self.storage.setting(PENDING_REGISTRATION)?.and_then(|j| serde_json::from_str(&j).ok());
+        let idempotency_key = match pending {
+            Some((n, key)) if n == number => key,
+            _ => {
+                let mut bytes = [0u8; 16];
+                rng.fill_bytes(&mut bytes);
+                let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+                let record = serde_json::to_string(&(number, &key)).expect("strings serialise");
+                self.storage.set_setting(PENDING_REGISTRATION, &record)?;
+                key
+            }
+        };
+        let padding_len = rng.gen_range(1024..=2047);
+        let mut raw = vec![0u8; padding_len];
+        rng.fill_bytes(&mut raw);
+        let mut padding = STANDARD.encode(&raw);
+        padding.truncate(padding_len);
+        let count = keys.len();
+        let request = DiagnosisRequest {
+            has_symptom,
+            onset_of_symptom_or_test_date: format!("{}T00:00:00.000Z", date.format("%Y-%m-%d")),
+            keys,
+            regions: vec![settings.region.clone()],
+            platform: Some("cocoa-device".into()),
+            device_verification_payload: None,
+            app_package_name: None,
+            verification_payload: number.to_owned(),
+            idempotency_key: Some(idempotency_key),
+            padding: Some(padding),
+        };
+        let body = serde_json::to_vec(&request).expect("plain values serialise");
+        let url = format!("{}/api/v2/diagnosis", settings.server_url);
+        let response = http.put_json(&url, &body)?;
+        let error: Option<ErrorBody> = serde_json::from_slice(&response.body).ok();
+        let code = error.as_ref().map(|e| e.error.as_str()).unwrap_or("");
+        match response.status {
+            200 | 204 => {
+                self.storage.set_setting(PENDING_REGISTRATION, "")?;
+                Ok(count)
+            }
+            406 => Err(match code {
+                "processing_number_expired" => Error::NumberExpired,
+                "processing_number_used" => Error::NumberUsed,
+                _ => Error::NumberInvalid,
+            }),
+            429 => Err(Error::RateLimited { retry_after_seconds: response.retry_after.unwrap_or(60) }),
+            400..=499 => Err(Error::Refused {
+                code: code.to_owned(),
+                message: error.map(|e| e.message).unwrap_or_else(|| format!("HTTP {}", response.status)),
+            }),
+            status => Err(Error::ServerUnavailable { status }),
+        }
+    }
+}
