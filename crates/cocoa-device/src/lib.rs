@@ -18,15 +18,14 @@ mod error;
 pub mod exposure_data;
 pub mod http;
 pub mod matching;
-// `phone` joins once `matching` and `risk` are in (they are being written alongside).
-// pub mod phone;
+pub mod phone;
 pub mod risk;
 pub mod storage;
 pub mod types;
 
 pub use error::Error;
 pub use http::{Http, NetworkError, Response};
-// pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
+pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
 pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
 pub use types::{DailySummary, ExposureWindow, KeyMatch, MatchedSighting, ScanInstance, Sighting};
 

@@ -89,6 +89,8 @@ pub struct Status {
 #[derive(Debug)]
 pub struct Phone<S: Storage> {
     storage: S,
+    /// Threads matching may use (all cores by default; 1 when many phones share a machine).
+    threads: usize,
 }
 
 /// The date of a day number (days since the epoch).
@@ -111,7 +113,14 @@ fn interval_at(at: i64) -> Result<IntervalNumber, Error> {
 
 impl<S: Storage> Phone<S> {
     pub fn new(storage: S) -> Self {
-        Self { storage }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { storage, threads }
+    }
+
+    /// Limits matching to `threads` threads.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     pub fn storage(&self) -> &S {
@@ -259,6 +268,8 @@ impl<S: Storage> Phone<S> {
         new_entries.sort_by_key(|e| e.created);
 
         let sightings = self.storage.sightings()?;
+        let index = matching::SightingIndex::new(&sightings);
+        let engine = matching::Engine::new(&index, self.threads);
         let mut report = CheckReport::default();
         let mut matches: Vec<KeyMatch> = Vec::new();
         let mut largest = last_created;
@@ -269,7 +280,7 @@ impl<S: Storage> Phone<S> {
             file.verify(&verifiers).map_err(|e| Error::BadFile { url: entry.url.clone(), reason: e.to_string() })?;
             report.files_processed += 1;
             report.keys_processed += file.export.keys.len() as u64;
-            matches.extend(matching::match_straightforward(&file.export.keys, &sightings));
+            matches.extend(engine.match_keys(&file.export.keys));
             largest = largest.max(entry.created);
         }
         report.matched_keys = matches.len();
