@@ -12,8 +12,8 @@ fn millis(day: i64) -> i64 {
 fn summary_of(windows: &[&ExposureWindow]) -> Value {
     json!({
         "MaximumScore": windows.iter().map(|w| w.score).fold(0.0, f64::max),
-        "ScoreSum": windows.iter().map(|w| w.score).sum::<f64>(),
-        "WeightedDurationSum": windows.iter().map(|w| w.weighted_duration).sum::<f64>(),
+        "ScoreSum": windows.iter().map(|w| w.score).fold(0.0, |a, b| a + b),
+        "WeightedDurationSum": windows.iter().map(|w| w.weighted_duration).fold(0.0, |a, b| a + b),
     })
 }
 

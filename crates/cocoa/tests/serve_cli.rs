@@ -2,58 +2,11 @@
 //! generated admin token in a private file (never in the log), a registration over HTTP, and a
 //! clean stop on SIGTERM.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::start;
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-struct Running {
-    child: Child,
-    log: std::sync::mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data_dir: &std::path::Path) -> (Running, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // From here on `Running` owns the child: it is killed and reaped whatever happens.
-    let mut running = Running { child, log: rx };
-    let stderr = running.child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    loop {
-        let line = running
-            .log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no 'serving' line; log so far: {seen:#?}"));
-        if let Some(at) = line.find("portal at http://") {
-            let rest = &line[at + "portal at ".len()..];
-            let base = rest.split("/portal").next().unwrap().to_owned();
-            return (running, base);
-        }
-        seen.push(line);
-    }
-}
 
 #[test]
 fn serve_with_no_configuration_then_issue_and_register() {

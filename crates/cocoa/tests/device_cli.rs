@@ -1,0 +1,89 @@
+//! The README's story with `cocoa device` commands against a real `cocoa serve` process: three
+//! phone folders meet, one registers, the server exports, the close contact is notified once.
+//! `--state`, `--now` and `--json` are accepted before or after the subcommand.
+
+mod common;
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+fn cocoa(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoa")).args(args).env_remove("COCOA_ADMIN_TOKEN").output().unwrap();
+    (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = cocoa(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&ok(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn state(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+#[test]
+fn the_readme_story_by_hand() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (_server, base) = common::start(&data);
+    let listen = base.trim_start_matches("http://").to_owned();
+    let (alice, bob, carol) = (state(dir.path(), "alice"), state(dir.path(), "bob"), state(dir.path(), "carol"));
+    for p in [&alice, &bob, &carol] {
+        ok(&["device", "--state", p, "init", "--server", &base]);
+    }
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let at = |time: &str| format!("{yesterday}T{time}Z");
+    // Global options after the subcommand, too.
+    let met = json(&["device", "meet", "--state", &bob, "--other", &alice, "--from", &at("09:00:00"), "--minutes", "20", "--attenuation", "50", "--json"]);
+    assert!(met["sightings"].as_u64().unwrap() >= 4);
+    ok(&["device", "--state", &carol, "meet", "--other", &alice, "--from", &at("10:00:00"), "--minutes", "5", "--attenuation", "70"]);
+
+    let issued = ok(&["admin", "issue-numbers", "--server", &base, "--data-dir", data.to_str().unwrap()]);
+    let number = issued.split('\t').next().unwrap().to_owned();
+    let registered = json(&["device", "--json", "--state", &alice, "register", "--processing-number", &number, "--symptom", "yes", "--date", &yesterday]);
+    assert!(registered["registered_keys"].as_u64().unwrap() >= 1);
+    let (code, _, err) = cocoa(&["device", "--state", &alice, "register", "--processing-number", "1234", "--symptom", "yes", "--date", &yesterday]);
+    assert_eq!(code, 1);
+    assert!(err.contains("8 digits"), "{err}");
+
+    ok(&["export", "--data-dir", data.to_str().unwrap(), "--listen", &listen]);
+
+    let b = json(&["device", "--state", &bob, "check", "--json"]);
+    assert_eq!(b["matched_keys"], 1, "{b}");
+    assert_eq!(b["new_high_risk_days"], serde_json::json!([yesterday]));
+    assert!(b["files_processed"].as_u64().unwrap() >= 1 && b["keys_processed"].as_u64().unwrap() >= 1000);
+    let c = json(&["device", "--state", &carol, "check", "--json"]);
+    assert_eq!(c["new_high_risk_days"], serde_json::json!([]));
+    let again = json(&["device", "--state", &bob, "check", "--json"]);
+    assert_eq!(again["new_high_risk_days"], serde_json::json!([]));
+
+    let history = json(&["device", "--state", &bob, "history", "--json"]);
+    assert_eq!(history["days"][0]["date"], yesterday.as_str());
+    assert_eq!(history["days"][0]["high_risk"], true);
+    assert!(ok(&["device", "--state", &bob, "history"]).contains("HIGH RISK"));
+    // Sixteen days on, the normal view is empty; --all and save-info still have the day.
+    let later = (chrono::Utc::now() + chrono::Duration::days(16)).to_rfc3339();
+    assert_eq!(json(&["device", "--state", &bob, "--now", &later, "history", "--json"])["days"], serde_json::json!([]));
+    assert_eq!(json(&["device", "--state", &bob, "--now", &later, "history", "--all", "--json"])["days"].as_array().unwrap().len(), 1);
+    let out = dir.path().join("exposure_data.json");
+    ok(&["device", "--state", &bob, "save-info", "--out", out.to_str().unwrap()]);
+    let saved: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(saved["daily_summaries"].as_array().unwrap().len(), 1);
+
+    // A phone that was never set up says so.
+    let (code, _, err) = cocoa(&["device", "--state", &state(dir.path(), "nobody"), "check"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("init"), "{err}");
+    // Advertising gives a payload any phone can observe.
+    let payload = ok(&["device", "--state", &alice, "advertise"]);
+    assert_eq!(payload.trim().len(), 62);
+    ok(&["device", "--state", &carol, "observe", "--payload", payload.trim(), "--rssi", "-70", "--at", &chrono::Utc::now().to_rfc3339()]);
+    let status = json(&["device", "--state", &carol, "status", "--json"]);
+    assert_eq!(status["sightings"], 3);
+}
