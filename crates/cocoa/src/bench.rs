@@ -47,6 +47,9 @@ pub enum BenchCommand {
     /// One export run over a large backlog (1.4 million keys by default): time, files, peak
     /// memory.
     Export(crate::bench_export::ExportBenchArgs),
+    /// The phone's matching engine against a baseline of the reference matcher's design:
+    /// keys per second, keys found, peak memory.
+    Match(crate::bench_match::MatchBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +86,7 @@ pub fn run(command: BenchCommand) -> Result<(), Failure> {
     match command {
         BenchCommand::Publish(args) => publish(args),
         BenchCommand::Export(args) => crate::bench_export::export(args),
+        BenchCommand::Match(args) => crate::bench_match::run(args),
     }
 }
 

@@ -220,7 +220,7 @@ fn ble(args: BleArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
     if text.len() % 2 != 0 {
         return Err(anyhow!("odd number of hex digits ({})", text.len()));
     }

@@ -6,6 +6,8 @@
 
 mod bench;
 mod bench_export;
+mod bench_match;
+mod device;
 mod failure;
 mod key_json;
 mod keys;
@@ -34,6 +36,8 @@ enum Command {
     Export(serve::JobArgs),
     /// Run retention now: delete keys, files and processing numbers past their periods.
     Cleanup(serve::JobArgs),
+    /// A phone in a folder: advertise, observe, meet, check, history, register, save-info.
+    Device(device::DeviceArgs),
     /// Health-centre tools that talk to a running server.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Command::Export(args) => serve::export(args),
         Command::Cleanup(args) => serve::cleanup(args),
         Command::Admin(command) => serve::admin(command),
+        Command::Device(args) => device::run(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {

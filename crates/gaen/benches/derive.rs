@@ -61,6 +61,18 @@ fn whole_key(c: &mut Criterion) {
         })
     });
 
+    group.bench_function("batch", |b| {
+        let mut rpiks = vec![teks[0].rpik(); teks.len()];
+        let mut out = [Rpi::default(); RPIS_PER_KEY];
+        b.iter(|| {
+            Tek::rpiks_into(black_box(&teks), &mut rpiks);
+            for rpik in &rpiks {
+                rpik.rpis_into(start, &mut out);
+                black_box(&out);
+            }
+        })
+    });
+
     group.finish();
 }
 
@@ -82,6 +94,14 @@ fn hkdf(c: &mut Criterion) {
             for tek in &teks {
                 black_box(black_box(tek).rpik());
             }
+        })
+    });
+
+    group.bench_function("batch", |b| {
+        let mut rpiks = vec![teks[0].rpik(); teks.len()];
+        b.iter(|| {
+            Tek::rpiks_into(black_box(&teks), &mut rpiks);
+            black_box(&rpiks);
         })
     });
 

@@ -6,7 +6,8 @@
 //! all-zero salt are computed once, the extract step (PRK) is shared by RPIK and AEMK, and each
 //! output costs exactly the SHA-256 compressions the construction needs (6 for one key, 8 for
 //! both). SHA-256 compression uses `sha2::compress256` (SHA-NI when present); AES uses `aes`
-//! (AES-NI when present, 8 blocks in flight). No unsafe code. [`crate::reference`] computes the
+//! (AES-NI when present, 8 blocks in flight), or the VAES kernel of `kdf_vaes` where the CPU has
+//! it (the crate's only unsafe code). [`crate::reference`] computes the
 //! same values with the library crates and the tests check that they agree.
 
 use crate::keys::Rpi;
@@ -110,6 +111,60 @@ pub(crate) fn hkdf16_pair(ikm: &[u8; 16], info_a: &[u8], info_b: &[u8]) -> ([u8;
     (expand16(&prk, info_a), expand16(&prk, info_b))
 }
 
+/// How many independent derivations [`hkdf16_lanes`] runs side by side.
+pub(crate) const LANES: usize = 4;
+
+/// HKDF-SHA256(ikm, no salt, info, 16 bytes) of [`LANES`] key materials at once.
+///
+/// One derivation is a chain of dependent SHA-256 compressions whose latency (not throughput)
+/// bounds it: SHA-NI's round instruction takes several cycles to produce the state the next one
+/// needs. Here each step of the construction is issued for every lane in turn, so the CPU's
+/// out-of-order window holds several independent chains at once and overlaps them. Same results
+/// as [`hkdf16`] lane by lane; still no unsafe code.
+pub(crate) fn hkdf16_lanes(ikms: &[[u8; 16]; LANES], info: &[u8]) -> [[u8; 16]; LANES] {
+    let salt = zero_salt();
+    // Extract: PRK = HMAC(zero salt, ikm).
+    let mut inner = [salt.inner; LANES];
+    for (state, ikm) in inner.iter_mut().zip(ikms) {
+        compress(state, padded_block(ikm, 64));
+    }
+    let mut prk = [salt.outer; LANES];
+    for (state, inner) in prk.iter_mut().zip(&inner) {
+        compress(state, padded_block(&state_bytes(inner), 64));
+    }
+    // The HMAC key states of each PRK.
+    let mut ipad = [SHA256_IV; LANES];
+    let mut opad = [SHA256_IV; LANES];
+    for lane in 0..LANES {
+        let key = state_bytes(&prk[lane]);
+        let mut ipad_block: Block64 = [0x36; 64];
+        let mut opad_block: Block64 = [0x5c; 64];
+        for i in 0..32 {
+            ipad_block[i] ^= key[i];
+            opad_block[i] ^= key[i];
+        }
+        compress(&mut ipad[lane], ipad_block);
+        compress(&mut opad[lane], opad_block);
+    }
+    // Expand: T(1) = HMAC(PRK, info || 0x01).
+    let mut message = [0u8; 16];
+    message[..info.len()].copy_from_slice(info);
+    message[info.len()] = 0x01;
+    let message_block = padded_block(&message[..=info.len()], 64);
+    for state in ipad.iter_mut() {
+        compress(state, message_block);
+    }
+    for (state, inner) in opad.iter_mut().zip(&ipad) {
+        compress(state, padded_block(&state_bytes(inner), 64));
+    }
+    std::array::from_fn(|lane| {
+        let t1 = state_bytes(&opad[lane]);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&t1[..16]);
+        out
+    })
+}
+
 /// `PaddedData(j)`: `EN-RPI`, six zero bytes, then `j` as u32 little-endian.
 pub(crate) fn rpi_padded_data(interval: u32) -> [u8; 16] {
     let mut block = [0u8; 16];
@@ -128,6 +183,14 @@ const PADDED_DATA_PREFIX: u128 = u128::from_le_bytes(*b"EN-RPI\0\0\0\0\0\0\0\0\0
 /// store forwarding on every block), and up to a whole key's 144 blocks go to the cipher in one
 /// call so its 8-way pipeline stays full. `Aes128Enc` skips the unused decryption schedule.
 pub(crate) fn rpis_into(rpik: &[u8; 16], start: u32, out: &mut [Rpi]) {
+    if crate::kdf_vaes::rpis_into(rpik, start, out) {
+        return;
+    }
+    rpis_into_portable(rpik, start, out);
+}
+
+/// [`rpis_into`] on AES-NI (or software) through the `aes` crate: for CPUs without VAES.
+fn rpis_into_portable(rpik: &[u8; 16], start: u32, out: &mut [Rpi]) {
     let cipher = Aes128Enc::new(&(*rpik).into());
     let mut blocks = [aes::Block::default(); 144];
     let mut interval = start;
@@ -152,4 +215,28 @@ pub(crate) fn aes_block(key: &[u8; 16], input: &[u8; 16]) -> [u8; 16] {
     let mut block = (*input).into();
     cipher.encrypt_block(&mut block);
     block.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The VAES kernel (where this CPU has it) against the portable path: every length up to
+    /// three groups, starts that wrap past `u32::MAX`.
+    #[test]
+    fn vaes_equals_portable() {
+        if !crate::kdf_vaes::available() {
+            return;
+        }
+        for (n, start) in [0u32, 1, 2_992_896, u32::MAX - 70, u32::MAX].into_iter().enumerate() {
+            let rpik = [n as u8 * 37 + 1; 16];
+            for len in 0..=150 {
+                let mut fast = vec![Rpi::default(); len];
+                let mut portable = vec![Rpi::default(); len];
+                assert!(crate::kdf_vaes::rpis_into(&rpik, start, &mut fast));
+                rpis_into_portable(&rpik, start, &mut portable);
+                assert_eq!(fast, portable, "start {start}, {len} blocks");
+            }
+        }
+    }
 }

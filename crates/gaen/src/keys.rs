@@ -143,6 +143,27 @@ impl Tek {
         Aemk(kdf::hkdf16(&self.0, AEMK_INFO))
     }
 
+    /// The RPIKs of many TEKs, `out[i] = teks[i].rpik()`: the batch path for matching, which
+    /// derives several keys side by side so that their SHA-256 chains overlap (about twice the
+    /// throughput of calling [`Tek::rpik`] in a loop on a CPU with SHA-NI).
+    ///
+    /// # Panics
+    /// If `out` is not as long as `teks`.
+    pub fn rpiks_into(teks: &[Tek], out: &mut [Rpik]) {
+        assert_eq!(teks.len(), out.len(), "one RPIK per TEK");
+        let mut tek_chunks = teks.chunks_exact(kdf::LANES);
+        let mut out_chunks = out.chunks_exact_mut(kdf::LANES);
+        for (teks, out) in (&mut tek_chunks).zip(&mut out_chunks) {
+            let ikms = std::array::from_fn(|lane| teks[lane].0);
+            for (rpik, bytes) in out.iter_mut().zip(kdf::hkdf16_lanes(&ikms, RPIK_INFO)) {
+                *rpik = Rpik(bytes);
+            }
+        }
+        for (tek, rpik) in tek_chunks.remainder().iter().zip(out_chunks.into_remainder()) {
+            *rpik = tek.rpik();
+        }
+    }
+
     /// Both derived keys at once, sharing the HKDF extract step.
     pub fn derive(&self) -> (Rpik, Aemk) {
         let (rpik, aemk) = kdf::hkdf16_pair(&self.0, RPIK_INFO, AEMK_INFO);

@@ -21,6 +21,7 @@ pub mod ble;
 mod error;
 pub mod export;
 mod kdf;
+mod kdf_vaes;
 pub mod keys;
 pub mod reference;
 pub mod time;

@@ -1,1 +1,0 @@
-//! The matching engine (being written).
