@@ -7,8 +7,10 @@
 //! Only shapes live here: validation belongs to the server, behaviour to the phone.
 
 pub mod configuration;
+pub mod survey;
 
 pub use configuration::{ExposureConfiguration, RiskCalculationConfiguration};
+pub use survey::{EventLogEntry, EventLogRequest, SurveyContent, SurveyDay, SurveyExposureData};
 
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +146,9 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const INTERNAL: &str = "internal_error";
+    pub const LENGTH_REQUIRED: &str = "length_required";
+    pub const INVALID_SURVEY: &str = "invalid_survey";
+    pub const SURVEY_CLOSED: &str = "survey_closed";
 }
 
 /// One entry of `c19r/<region>/list.json`.
