@@ -21,11 +21,13 @@ pub mod matching;
 pub mod phone;
 pub mod risk;
 pub mod storage;
+pub mod survey;
 pub mod types;
 
 pub use error::Error;
 pub use http::{Http, NetworkError, Response};
 pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
+pub use survey::SurveyAnswer;
 pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
 pub use types::{DailySummary, ExposureWindow, KeyMatch, MatchedSighting, ScanInstance, Sighting};
 

@@ -91,7 +91,44 @@ enum DeviceCommand {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Answer the end-of-use survey, send it, and end use (everything on the phone is deleted).
+    Survey {
+        /// Age group 1..=9 (1 = 14 or under, ..., 9 = 70 or over), or "none" for no answer.
+        #[arg(long, value_name = "N|none", value_parser = parse_answer::<9>)]
+        age: Option<u8>,
+        /// Commuting 1..=3 (1 no, 2 without public transport, 3 with), or "none".
+        #[arg(long, value_name = "N|none", value_parser = parse_answer::<3>)]
+        commute: Option<u8>,
+        /// Also send the day use started (off by default).
+        #[arg(long)]
+        send_start_date: bool,
+        /// Also send the daily exposure data, older than 15 days included (off by default).
+        #[arg(long)]
+        send_exposure_data: bool,
+        /// Print the exact JSON that would be sent, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The survey's first day.
+        #[arg(long, value_name = "YYYY-MM-DD", default_value = "2022-04-07")]
+        first_day: NaiveDate,
+    },
+    /// End use without answering the survey: everything on the phone is deleted.
+    EndOfUse,
 }
+
+/// "none", or a number within 1..=MAX.
+fn parse_answer<const MAX: u8>(text: &str) -> Result<Option<u8>, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    match text.parse::<u8>() {
+        Ok(n) if (1..=MAX).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("expected 1..={MAX} or none")),
+    }
+}
+
+/// The one file left in a phone's folder once use has ended.
+pub const USE_ENDED_MARKER: &str = "use-ended";
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
@@ -100,6 +137,9 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
 }
 
 fn open(state: &Path) -> Result<Phone<SqliteStorage>, Failure> {
+    if state.join(USE_ENDED_MARKER).exists() {
+        return Err(Failure::new(INVALID, DeviceError::UseEnded));
+    }
     std::fs::create_dir_all(state).usage_or_io(format!("creating {}", state.display()))?;
     let storage = SqliteStorage::open(&state.join("phone.db")).usage_or_io(format!("opening {}", state.display()))?;
     Ok(Phone::new(storage))
@@ -142,6 +182,7 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
             };
             let settings = PhoneSettings { server_url: server, region, public_keys_pem, tx_power_dbm: tx_power };
             phone.configure(&settings).map_err(fail)?;
+            phone.record_start_of_use(now).map_err(fail)?;
             phone.key_for(now, &mut rng).map_err(fail)?;
             let summary = serde_json::json!({"server": settings.server_url, "region": settings.region, "trusted_keys": settings.public_keys_pem.len()});
             print(args.json, &summary, |s| format!("this phone uses {} (region {}), trusting {} signing key(s)\n", s["server"].as_str().unwrap_or(""), s["region"].as_str().unwrap_or(""), s["trusted_keys"]));
@@ -214,8 +255,45 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
                 .usage_or_io(format!("writing {}", out.display()))?;
             print(args.json, &serde_json::json!({"written": out}), |_| format!("wrote {}\n", out.display()));
         }
+        DeviceCommand::Survey { age, commute, send_start_date, send_exposure_data, dry_run, first_day } => {
+            let answer = cocoa_device::SurveyAnswer { age_group: age, commute, send_start_date, send_exposure_data };
+            let first_day = cocoa_device::date_day(first_day);
+            if dry_run {
+                let request = phone.survey_dry_run(now, &answer, first_day, &mut rng).map_err(fail)?;
+                println!("{}", serde_json::to_string_pretty(&request).expect("plain values serialise"));
+                return Ok(());
+            }
+            phone.submit_survey(now, &http, &answer, first_day, &mut rng).map_err(fail)?;
+            finish_use(phone, &args.state)?;
+            print(args.json, &serde_json::json!({"sent": true, "use_ended": true}), |_| {
+                "thank you: your answer was sent, and everything this app kept on the phone has been deleted\n".into()
+            });
+        }
+        DeviceCommand::EndOfUse => {
+            phone.end_of_use().map_err(fail)?;
+            finish_use(phone, &args.state)?;
+            print(args.json, &serde_json::json!({"sent": false, "use_ended": true}), |_| {
+                "use has ended: everything this app kept on the phone has been deleted\n".into()
+            });
+        }
     }
     Ok(())
+}
+
+/// Deletes the phone's files and leaves only the marker that use has ended.
+fn finish_use(phone: Phone<SqliteStorage>, state: &Path) -> Result<(), Failure> {
+    phone.into_storage().close().map_err(|e| fail(e.into()))?;
+    for entry in std::fs::read_dir(state).usage_or_io(format!("reading {}", state.display()))? {
+        let path = entry.usage_or_io("reading the state folder")?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        }
+        .usage_or_io(format!("deleting {}", path.display()))?;
+    }
+    std::fs::write(state.join(USE_ENDED_MARKER), "use of this app has ended on this phone\n")
+        .usage_or_io("writing the end-of-use marker")
 }
 
 fn fetch_signing_keys(http: &ReqwestHttp, server: &str) -> Result<Vec<String>, Failure> {
