@@ -4,42 +4,17 @@
 
 use chrono::NaiveDate;
 use cocoa_api::{ExposureConfiguration, ListEntry, RiskCalculationConfiguration};
-use cocoa_device::{Error, Http, MemoryStorage, NetworkError, Phone, PhoneSettings, Response, SqliteStorage, Storage};
+mod common;
+
+use common::FakeHttp;
+use cocoa_device::{Error, MemoryStorage, Phone, PhoneSettings, SqliteStorage, Storage};
 use gaen::{DaysSinceOnset, DiagnosisKey, ExportSigner, KeyExport, ReportType, SignatureInfo, SignedExport};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 const SERVER: &str = "http://server.test";
 const DAY: i64 = 20_412; // 2025-11-20
 const T0: i64 = DAY * 86_400 + 9 * 3600;
-
-/// A server in a map: URL -> answer. Records what was sent.
-#[derive(Default)]
-struct FakeHttp {
-    answers: RefCell<HashMap<String, Result<Response, NetworkError>>>,
-    sent: RefCell<Vec<(String, Vec<u8>)>>,
-}
-
-impl FakeHttp {
-    fn answer(&self, url: &str, status: u16, body: impl Into<Vec<u8>>) {
-        self.answers.borrow_mut().insert(url.to_owned(), Ok(Response { status, body: body.into(), retry_after: Some(30) }));
-    }
-    fn fail(&self, url: &str) {
-        self.answers.borrow_mut().insert(url.to_owned(), Err(NetworkError("connection refused".into())));
-    }
-}
-
-impl Http for FakeHttp {
-    fn get(&self, url: &str) -> Result<Response, NetworkError> {
-        self.answers.borrow().get(url).cloned().unwrap_or(Ok(Response { status: 404, body: vec![], retry_after: None }))
-    }
-    fn put_json(&self, url: &str, body: &[u8]) -> Result<Response, NetworkError> {
-        self.sent.borrow_mut().push((url.to_owned(), body.to_vec()));
-        self.get(url)
-    }
-}
 
 fn signer(seed: u64) -> ExportSigner {
     ExportSigner::generate(&mut StdRng::seed_from_u64(seed), SignatureInfo::p256("440", "v1"))
