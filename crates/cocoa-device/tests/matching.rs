@@ -4,8 +4,8 @@
 use cocoa_device::matching::{match_keys, match_straightforward, Engine, SightingIndex};
 use cocoa_device::{KeyMatch, Sighting};
 use gaen::{
-    Aem, DiagnosisKey, ExportSigner, IntervalNumber, KeyExport, Metadata, ReportType, Rpi,
-    RollingPeriod, SignatureInfo, SignedExport, Tek,
+    Aem, DiagnosisKey, ExportSigner, IntervalNumber, KeyExport, Metadata, ReportType,
+    RollingPeriod, Rpi, SignatureInfo, SignedExport, Tek,
 };
 use proptest::prelude::*;
 
@@ -92,10 +92,7 @@ fn tolerance_reaches_past_the_key_period_at_both_ends() {
     ];
     for (interval, heard_in, expected) in cases {
         let s = heard(&k, interval, heard_in * 600 + 300, -60, Metadata::v1_0(8));
-        assert_eq!(
-            matched(std::slice::from_ref(&k), &[s]).len() == 1,
-            expected
-        );
+        assert_eq!(matched(std::slice::from_ref(&k), &[s]).len() == 1, expected);
     }
 }
 
@@ -129,7 +126,14 @@ fn the_replay_cut_counts_from_the_first_sighting_even_outside_the_tolerance() {
 #[test]
 fn transmit_power_must_be_within_minus_50_and_20_dbm() {
     let k = full_day(5);
-    let cases = [(-51, false), (-50, true), (0, true), (20, true), (21, false), (127, false)];
+    let cases = [
+        (-51, false),
+        (-50, true),
+        (0, true),
+        (20, true),
+        (21, false),
+        (127, false),
+    ];
     for (i, (tx, accepted)) in cases.into_iter().enumerate() {
         let j = DAY + 20 * i as u32;
         let s = heard(&k, j, start_of(j), -60, Metadata::v1_0(tx));
@@ -169,8 +173,14 @@ fn attenuation_and_metadata_fields() {
     ];
     let found = matched(std::slice::from_ref(&k), &sightings);
     let s = &found[0].sightings;
-    assert_eq!((s[0].attenuation_db, s[0].calibration_confidence), (80, None));
-    assert_eq!((s[1].attenuation_db, s[1].calibration_confidence), (0, Some(2)));
+    assert_eq!(
+        (s[0].attenuation_db, s[0].calibration_confidence),
+        (80, None)
+    );
+    assert_eq!(
+        (s[1].attenuation_db, s[1].calibration_confidence),
+        (0, Some(2))
+    );
     assert_eq!(s[2].attenuation_db, 148);
     assert_eq!(s[0].previous_scan_at, Some(start_of(a) - 240));
 }
@@ -197,8 +207,20 @@ fn revoked_and_recursive_keys_are_not_matched() {
 fn keys_without_sightings_are_absent_and_order_is_kept() {
     let keys: Vec<DiagnosisKey> = (10..20).map(full_day).collect();
     let sightings = [
-        heard(&keys[7], DAY + 100, start_of(DAY + 100) + 9, -70, Metadata::v1_0(8)),
-        heard(&keys[2], DAY + 50, start_of(DAY + 50), -70, Metadata::v1_0(8)),
+        heard(
+            &keys[7],
+            DAY + 100,
+            start_of(DAY + 100) + 9,
+            -70,
+            Metadata::v1_0(8),
+        ),
+        heard(
+            &keys[2],
+            DAY + 50,
+            start_of(DAY + 50),
+            -70,
+            Metadata::v1_0(8),
+        ),
         heard(&keys[2], DAY + 5, start_of(DAY + 5), -70, Metadata::v1_0(8)),
     ];
     let found = matched(&keys, &sightings);
@@ -206,7 +228,10 @@ fn keys_without_sightings_are_absent_and_order_is_kept() {
     assert_eq!(found[0].key, keys[2]);
     assert_eq!(found[1].key, keys[7]);
     // Sightings in time order, whatever order they came in.
-    assert_eq!(times(&found[0]), vec![start_of(DAY + 5), start_of(DAY + 50)]);
+    assert_eq!(
+        times(&found[0]),
+        vec![start_of(DAY + 5), start_of(DAY + 50)]
+    );
     assert!(matched(&keys, &[]).is_empty());
     assert!(matched(&[], &sightings).is_empty());
 }
@@ -233,10 +258,7 @@ fn streams_of_chunks_and_export_files_match_like_one_slice() {
     assert_eq!(index.len(), 4);
     let engine = Engine::new(&index, 2);
     assert_eq!(engine.match_chunks(keys.chunks(7)), expected);
-    let signer = ExportSigner::generate(
-        &mut rand::rngs::OsRng,
-        SignatureInfo::p256("440", "v1"),
-    );
+    let signer = ExportSigner::generate(&mut rand::rngs::OsRng, SignatureInfo::p256("440", "v1"));
     let files = keys.chunks(40).map(|chunk| {
         let export = KeyExport {
             region: "440".into(),
@@ -281,7 +303,17 @@ fn plant() -> impl Strategy<Value = Plant> {
         prop::option::of(0u8..=3),
     )
         .prop_map(
-            |(key, interval_offset, heard_offset, second, repeats, tx_power, rssi, genuine_aem, confidence)| Plant {
+            |(
+                key,
+                interval_offset,
+                heard_offset,
+                second,
+                repeats,
+                tx_power,
+                rssi,
+                genuine_aem,
+                confidence,
+            )| Plant {
                 key,
                 interval_offset,
                 heard_offset,
@@ -316,7 +348,10 @@ fn world() -> impl Strategy<Value = (Vec<DiagnosisKey>, Vec<Sighting>)> {
     (
         prop::collection::vec(any_key(), 1..8),
         prop::collection::vec(plant(), 0..24),
-        prop::collection::vec((any::<[u8; 16]>(), any::<[u8; 4]>(), 0i64..500 * 600), 0..16),
+        prop::collection::vec(
+            (any::<[u8; 16]>(), any::<[u8; 4]>(), 0i64..500 * 600),
+            0..16,
+        ),
         0usize..200,
         any::<prop::sample::Index>(),
     )
@@ -339,7 +374,13 @@ fn world() -> impl Strategy<Value = (Vec<DiagnosisKey>, Vec<Sighting>)> {
                 let mut at = (interval + p.heard_offset) * 600 + p.second;
                 for gap in std::iter::once(0).chain(p.repeats.iter().copied()) {
                     at += gap;
-                    sightings.push(Sighting { at, rssi: p.rssi, rpi, aem, previous_scan_at: None });
+                    sightings.push(Sighting {
+                        at,
+                        rssi: p.rssi,
+                        rpi,
+                        aem,
+                        previous_scan_at: None,
+                    });
                 }
             }
             for (rpi, aem, at) in noise {
@@ -356,7 +397,24 @@ fn world() -> impl Strategy<Value = (Vec<DiagnosisKey>, Vec<Sighting>)> {
             let templates = keys.clone();
             keys.extend((0..filler).map(|i| {
                 let mut k = templates[i % templates.len()].clone();
-                k.key = Tek::from_bytes([(i % 251) as u8 + 1, (i / 251) as u8, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0]);
+                k.key = Tek::from_bytes([
+                    (i % 251) as u8 + 1,
+                    (i / 251) as u8,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    7,
+                    0,
+                ]);
                 k
             }));
             let by = rotate.index(keys.len());

@@ -20,8 +20,8 @@ use clap::Args;
 use cocoa_device::matching::{rules, Engine, SightingIndex};
 use cocoa_device::{KeyMatch, Sighting};
 use gaen::{
-    Aem, Aemk, DaysSinceOnset, DiagnosisKey, IntervalNumber, Metadata, ReportType, Rpi,
-    RollingPeriod, Tek,
+    Aem, Aemk, DaysSinceOnset, DiagnosisKey, IntervalNumber, Metadata, ReportType, RollingPeriod,
+    Rpi, Tek,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, RngCore, SeedableRng};
@@ -208,7 +208,11 @@ impl Plan {
         if args.planted > args.keys {
             return Err(Failure::new(
                 USAGE_OR_IO,
-                anyhow!("--planted ({}) exceeds --keys ({})", args.planted, args.keys),
+                anyhow!(
+                    "--planted ({}) exceeds --keys ({})",
+                    args.planted,
+                    args.keys
+                ),
             ));
         }
         let planted_sightings = args.planted * SIGHTINGS_PER_PLANT;
@@ -251,7 +255,10 @@ impl Plan {
     }
 
     /// Runs `matcher` over every chunk, timing only the matching.
-    fn timed(&self, mut matcher: impl FnMut(&[DiagnosisKey]) -> Vec<KeyMatch>) -> (Vec<KeyMatch>, f64) {
+    fn timed(
+        &self,
+        mut matcher: impl FnMut(&[DiagnosisKey]) -> Vec<KeyMatch>,
+    ) -> (Vec<KeyMatch>, f64) {
         let mut keys = Vec::with_capacity(self.chunk_keys as usize);
         let mut matches = Vec::new();
         let mut seconds = 0.0;
@@ -269,7 +276,9 @@ impl Plan {
         let mut rng = StdRng::seed_from_u64(self.seed ^ 0x7369_6768_7469_6e67);
         let first_second = i64::from(LAST_DAY + 1 - DAYS) * 86_400;
         let last_second = i64::from(LAST_DAY + 1) * 86_400;
-        let mut out = Vec::with_capacity((self.random_sightings + self.planted.len() as u64 * SIGHTINGS_PER_PLANT) as usize);
+        let mut out = Vec::with_capacity(
+            (self.random_sightings + self.planted.len() as u64 * SIGHTINGS_PER_PLANT) as usize,
+        );
         for _ in 0..self.random_sightings {
             let mut rpi = [0u8; 16];
             let mut aem = [0u8; 4];
@@ -286,7 +295,8 @@ impl Plan {
         }
         for (_, key) in &self.planted {
             let (rpik, aemk) = key.key.derive();
-            let first = key.rolling_start.get() + rng.gen_range(0..144 - SIGHTINGS_PER_PLANT as u32);
+            let first =
+                key.rolling_start.get() + rng.gen_range(0..144 - SIGHTINGS_PER_PLANT as u32);
             for interval in (first..).take(SIGHTINGS_PER_PLANT as usize) {
                 let rpi = rpik.rpi(IntervalNumber::new(interval));
                 let at = i64::from(interval) * 600 + rng.gen_range(0..600);
@@ -358,7 +368,10 @@ impl Baseline {
         sorted.sort_by_key(|s| (s.rpi, s.at));
         let mut buckets = vec![0; 65_537];
         for s in &sorted {
-            buckets[usize::from(u16::from_be_bytes([s.rpi.as_bytes()[0], s.rpi.as_bytes()[1]])) + 1] += 1;
+            buckets[usize::from(u16::from_be_bytes([
+                s.rpi.as_bytes()[0],
+                s.rpi.as_bytes()[1],
+            ])) + 1] += 1;
         }
         for b in 1..buckets.len() {
             buckets[b] += buckets[b - 1];

@@ -221,7 +221,7 @@ fn ble(args: BleArgs) -> Result<(), Failure> {
 }
 
 pub(crate) fn decode_hex(text: &str) -> anyhow::Result<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return Err(anyhow!("odd number of hex digits ({})", text.len()));
     }
     (0..text.len())

@@ -228,7 +228,10 @@ mod tests {
         if !crate::kdf_vaes::available() {
             return;
         }
-        for (n, start) in [0u32, 1, 2_992_896, u32::MAX - 70, u32::MAX].into_iter().enumerate() {
+        for (n, start) in [0u32, 1, 2_992_896, u32::MAX - 70, u32::MAX]
+            .into_iter()
+            .enumerate()
+        {
             let rpik = [n as u8 * 37 + 1; 16];
             for len in 0..=150 {
                 let mut fast = vec![Rpi::default(); len];

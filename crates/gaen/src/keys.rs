@@ -159,7 +159,11 @@ impl Tek {
                 *rpik = Rpik(bytes);
             }
         }
-        for (tek, rpik) in tek_chunks.remainder().iter().zip(out_chunks.into_remainder()) {
+        for (tek, rpik) in tek_chunks
+            .remainder()
+            .iter()
+            .zip(out_chunks.into_remainder())
+        {
             *rpik = tek.rpik();
         }
     }

@@ -51,7 +51,7 @@ impl IntervalNumber {
 
     /// Whether this interval starts a UTC day.
     pub const fn is_day_aligned(self) -> bool {
-        self.0 % INTERVALS_PER_DAY == 0
+        self.0.is_multiple_of(INTERVALS_PER_DAY)
     }
 
     /// Days since the unix epoch of this interval's UTC day.

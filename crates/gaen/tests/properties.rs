@@ -110,6 +110,16 @@ proptest! {
     }
 
     #[test]
+    fn batched_rpiks_equal_reference(teks in proptest::collection::vec(any::<[u8; 16]>(), 0..20)) {
+        let teks: Vec<Tek> = teks.into_iter().map(Tek::from_bytes).collect();
+        let mut rpiks = vec![Tek::from_bytes([0; 16]).rpik(); teks.len()];
+        Tek::rpiks_into(&teks, &mut rpiks);
+        for (tek, rpik) in teks.iter().zip(&rpiks) {
+            prop_assert_eq!(*rpik.as_bytes(), reference::hkdf16(tek, b"EN-RPIK"));
+        }
+    }
+
+    #[test]
     fn advertisement_round_trips(rpi in any::<[u8; 16]>(), aem in any::<[u8; 4]>(), flags in any::<u8>()) {
         let adv = Advertisement { rpi: Rpi::from_bytes(rpi), aem: gaen::Aem::from_bytes(aem) };
         prop_assert_eq!(Advertisement::parse(&adv.to_bytes_with_flags(flags)).unwrap(), adv);

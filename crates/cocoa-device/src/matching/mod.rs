@@ -7,7 +7,8 @@
 //!    lies within two hours of ([`SightingIndex::relevant_intervals`]): a key of a day the phone
 //!    heard nothing costs nothing at all.
 //! 2. The RPIK is derived by HKDF, several keys side by side ([`gaen::Tek::rpiks_into`]), then
-//!    the RPIs of the relevant intervals by AES ([`gaen::Rpik::rpis_into`]): gaen's kernel.
+//!    the RPIs of the relevant intervals by AES ([`gaen::Rpik::rpis_into`], on VAES where the
+//!    CPU has it): gaen's kernel.
 //! 3. Every RPI is probed in a blocked Bloom filter of the heard RPIs (one 64-bit load each,
 //!    about 1 MiB for 100,000 sightings, so it stays in the core's L2 cache). Nearly every key
 //!    stops here.
@@ -92,7 +93,8 @@ impl<'i> Engine<'i> {
                 out
             }
             Some(pool) => {
-                let task = (keys.len() / (self.threads * 16)).clamp(*TASK_KEYS.start(), *TASK_KEYS.end());
+                let task =
+                    (keys.len() / (self.threads * 16)).clamp(*TASK_KEYS.start(), *TASK_KEYS.end());
                 pool.install(|| {
                     keys.par_chunks(task)
                         .flat_map_iter(|chunk| {
@@ -121,7 +123,10 @@ impl<'i> Engine<'i> {
     /// Matches the keys of export files, one file at a time (each is dropped once matched):
     /// what an exposure check does with the files it downloads, parses and verifies. Only
     /// `keys` are matched; `revised_keys` are not.
-    pub fn match_export_files(&self, files: impl IntoIterator<Item = SignedExport>) -> Vec<KeyMatch> {
+    pub fn match_export_files(
+        &self,
+        files: impl IntoIterator<Item = SignedExport>,
+    ) -> Vec<KeyMatch> {
         self.match_chunks(files.into_iter().map(|file| file.export.keys))
     }
 }

@@ -37,12 +37,7 @@ pub fn key_intervals(key: &DiagnosisKey) -> std::ops::RangeInclusive<i64> {
 /// `group` must be EVERY sighting of the RPI (of interval `interval` of the key whose AEMK is
 /// `aemk`), in time order: its first element is the RPI's first sighting, which the replay cut
 /// is measured from.
-pub fn admit_group(
-    aemk: &Aemk,
-    interval: i64,
-    group: &[Sighting],
-    out: &mut Vec<MatchedSighting>,
-) {
+pub fn admit_group(aemk: &Aemk, interval: i64, group: &[Sighting], out: &mut Vec<MatchedSighting>) {
     let Some(first) = group.first() else { return };
     let replay_limit = first.at.saturating_add(REPLAY_CUT_SECONDS);
     for sighting in group {
