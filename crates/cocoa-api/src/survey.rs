@@ -84,14 +84,26 @@ mod tests {
               "content": { "q1": 5, "q2": 3, "start_date": 1600000000,
                 "exposure_data": { "daily_summaries": [ { "DateMillisSinceEpoch": 1649289600000, "ExposureDetected": 0 } ] } } } ] }"#;
         let r: EventLogRequest = serde_json::from_str(text).unwrap();
-        let content: SurveyContent = serde_json::from_value(r.event_logs[0].content.clone()).unwrap();
+        let content: SurveyContent =
+            serde_json::from_value(r.event_logs[0].content.clone()).unwrap();
         assert_eq!(content.q1, Some(5));
-        assert_eq!(content.exposure_data.unwrap().daily_summaries[0].date_millis, 1_649_289_600_000);
-        let empty = SurveyContent { q1: None, q2: None, start_date: None, exposure_data: None };
+        assert_eq!(
+            content.exposure_data.unwrap().daily_summaries[0].date_millis,
+            1_649_289_600_000
+        );
+        let empty = SurveyContent {
+            q1: None,
+            q2: None,
+            start_date: None,
+            exposure_data: None,
+        };
         assert_eq!(
             serde_json::to_string(&empty).unwrap(),
             r#"{"q1":null,"q2":null,"start_date":null,"exposure_data":null}"#
         );
-        assert!(serde_json::from_str::<SurveyContent>(r#"{"q1":1,"q2":1,"start_date":null,"exposure_data":null,"x":1}"#).is_err());
+        assert!(serde_json::from_str::<SurveyContent>(
+            r#"{"q1":1,"q2":1,"start_date":null,"exposure_data":null,"x":1}"#
+        )
+        .is_err());
     }
 }

@@ -18,12 +18,19 @@ fn summary_of(windows: &[&ExposureWindow]) -> Value {
 }
 
 /// The document.
-pub fn exposure_data(summaries: &[DailySummary], windows: &[ExposureWindow], configuration: Value) -> Value {
+pub fn exposure_data(
+    summaries: &[DailySummary],
+    windows: &[ExposureWindow],
+    configuration: Value,
+) -> Value {
     let daily: Vec<Value> = summaries
         .iter()
         .map(|d| {
             let of_type = |t: i32| -> Vec<&ExposureWindow> {
-                windows.iter().filter(|w| w.date == d.date && w.report_type == t).collect()
+                windows
+                    .iter()
+                    .filter(|w| w.date == d.date && w.report_type == t)
+                    .collect()
             };
             json!({
                 "DateMillisSinceEpoch": millis(d.date),

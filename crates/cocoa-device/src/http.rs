@@ -47,7 +47,11 @@ impl ReqwestHttp {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let body = r.bytes().map_err(|e| NetworkError(e.to_string()))?.to_vec();
-        Ok(Response { status, body, retry_after })
+        Ok(Response {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 
@@ -61,7 +65,12 @@ impl Default for ReqwestHttp {
 #[cfg(feature = "reqwest-client")]
 impl Http for ReqwestHttp {
     fn get(&self, url: &str) -> Result<Response, NetworkError> {
-        Self::answer(self.client.get(url).send().map_err(|e| NetworkError(e.to_string()))?)
+        Self::answer(
+            self.client
+                .get(url)
+                .send()
+                .map_err(|e| NetworkError(e.to_string()))?,
+        )
     }
 
     fn put_json(&self, url: &str, body: &[u8]) -> Result<Response, NetworkError> {

@@ -27,8 +27,8 @@ pub mod types;
 pub use error::Error;
 pub use http::{Http, NetworkError, Response};
 pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
-pub use survey::SurveyAnswer;
 pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
+pub use survey::SurveyAnswer;
 pub use types::{DailySummary, ExposureWindow, KeyMatch, MatchedSighting, ScanInstance, Sighting};
 
 /// Days since the unix epoch of a calendar date.

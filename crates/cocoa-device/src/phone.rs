@@ -14,7 +14,9 @@ use cocoa_api::{
     DiagnosisRequest, DiagnosisRequestKey, ErrorBody, ExposureConfiguration, ListEntry,
     RiskCalculationConfiguration,
 };
-use gaen::{Advertisement, ExportVerifier, IntervalNumber, Metadata, RollingPeriod, SignedExport, Tek};
+use gaen::{
+    Advertisement, ExportVerifier, IntervalNumber, Metadata, RollingPeriod, SignedExport, Tek,
+};
 use rand::{CryptoRng, Rng, RngCore};
 use serde::Serialize;
 
@@ -138,12 +140,16 @@ impl<S: Storage> Phone<S> {
     /// Sets the server, region and trusted keys.
     pub fn configure(&mut self, settings: &PhoneSettings) -> Result<(), Error> {
         for pem in &settings.public_keys_pem {
-            ExportVerifier::from_pem(pem).map_err(|e| Error::Invalid(format!("a public key: {e}")))?;
+            ExportVerifier::from_pem(pem)
+                .map_err(|e| Error::Invalid(format!("a public key: {e}")))?;
         }
         let s = &mut self.storage;
         s.set_setting(SERVER_URL, settings.server_url.trim_end_matches('/'))?;
         s.set_setting(REGION, &settings.region)?;
-        s.set_setting(PUBLIC_KEYS, &serde_json::to_string(&settings.public_keys_pem).expect("strings serialise"))?;
+        s.set_setting(
+            PUBLIC_KEYS,
+            &serde_json::to_string(&settings.public_keys_pem).expect("strings serialise"),
+        )?;
         s.set_setting(TX_POWER, &settings.tx_power_dbm.to_string())?;
         Ok(())
     }
@@ -154,29 +160,56 @@ impl<S: Storage> Phone<S> {
         let server_url = s.setting(SERVER_URL)?.ok_or(Error::NotInitialised)?;
         let region = s.setting(REGION)?.unwrap_or_else(|| "440".into());
         let public_keys_pem = match s.setting(PUBLIC_KEYS)? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored public keys: {e}")))?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Invalid(format!("stored public keys: {e}")))?,
             None => Vec::new(),
         };
-        Ok(PhoneSettings { server_url, region, public_keys_pem, tx_power_dbm: self.tx_power()? })
+        Ok(PhoneSettings {
+            server_url,
+            region,
+            public_keys_pem,
+            tx_power_dbm: self.tx_power()?,
+        })
     }
 
     fn tx_power(&self) -> Result<i8, Error> {
-        Ok(self.storage.setting(TX_POWER)?.and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_TX_POWER_DBM))
+        Ok(self
+            .storage
+            .setting(TX_POWER)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_TX_POWER_DBM))
     }
 
     /// This phone's key for the UTC day of `at`, created from `rng` if it has none yet.
-    pub fn key_for(&mut self, at: i64, rng: &mut (impl RngCore + CryptoRng)) -> Result<TekRecord, Error> {
+    pub fn key_for(
+        &mut self,
+        at: i64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<TekRecord, Error> {
         let start = interval_at(at)?.day_start();
-        if let Some(record) = self.storage.teks()?.into_iter().find(|t| t.rolling_start == start) {
+        if let Some(record) = self
+            .storage
+            .teks()?
+            .into_iter()
+            .find(|t| t.rolling_start == start)
+        {
             return Ok(record);
         }
-        let record = TekRecord { tek: Tek::generate(rng), rolling_start: start, rolling_period: RollingPeriod::FULL_DAY };
+        let record = TekRecord {
+            tek: Tek::generate(rng),
+            rolling_start: start,
+            rolling_period: RollingPeriod::FULL_DAY,
+        };
         self.storage.put_tek(&record)?;
         Ok(record)
     }
 
     /// The 31-byte advertisement this phone broadcasts at `at`.
-    pub fn advertisement(&mut self, at: i64, rng: &mut (impl RngCore + CryptoRng)) -> Result<[u8; 31], Error> {
+    pub fn advertisement(
+        &mut self,
+        at: i64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<[u8; 31], Error> {
         let record = self.key_for(at, rng)?;
         let (rpik, aemk) = record.tek.derive();
         let rpi = rpik.rpi(interval_at(at)?);
@@ -185,9 +218,21 @@ impl<S: Storage> Phone<S> {
     }
 
     /// Records an advertisement heard at `at`.
-    pub fn observe(&mut self, payload: &[u8], rssi: i8, at: i64, previous_scan_at: Option<i64>) -> Result<(), Error> {
+    pub fn observe(
+        &mut self,
+        payload: &[u8],
+        rssi: i8,
+        at: i64,
+        previous_scan_at: Option<i64>,
+    ) -> Result<(), Error> {
         let adv = Advertisement::parse(payload)?;
-        self.storage.add_sightings(&[Sighting { at, rssi, rpi: adv.rpi, aem: adv.aem, previous_scan_at }])?;
+        self.storage.add_sightings(&[Sighting {
+            at,
+            rssi,
+            rpi: adv.rpi,
+            aem: adv.aem,
+            previous_scan_at,
+        }])?;
         Ok(())
     }
 
@@ -202,8 +247,13 @@ impl<S: Storage> Phone<S> {
         attenuation_db: u8,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<usize, Error> {
-        let rssi = i8::try_from(i16::from(other.tx_power()?) - i16::from(attenuation_db))
-            .map_err(|_| Error::Invalid(format!("an attenuation of {attenuation_db} dB is out of range")))?;
+        let rssi = i8::try_from(i16::from(other.tx_power()?) - i16::from(attenuation_db)).map_err(
+            |_| {
+                Error::Invalid(format!(
+                    "an attenuation of {attenuation_db} dB is out of range"
+                ))
+            },
+        )?;
         let end = from + i64::from(minutes) * 60;
         let mut at = from;
         let mut previous = None;
@@ -211,7 +261,13 @@ impl<S: Storage> Phone<S> {
         while at < end {
             let payload = other.advertisement(at, rng)?;
             let adv = Advertisement::parse(&payload)?;
-            sightings.push(Sighting { at, rssi, rpi: adv.rpi, aem: adv.aem, previous_scan_at: previous });
+            sightings.push(Sighting {
+                at,
+                rssi,
+                rpi: adv.rpi,
+                aem: adv.aem,
+                previous_scan_at: previous,
+            });
             previous = Some(at);
             at += rng.gen_range(240..=300);
         }
@@ -224,14 +280,18 @@ impl<S: Storage> Phone<S> {
         let today = interval_at(now)?.day_start().get();
         let first_kept = IntervalNumber::new(today.saturating_sub(RETENTION_DAYS as u32 * 144));
         self.storage.delete_teks_before(first_kept)?;
-        self.storage.delete_sightings_before(now - RETENTION_DAYS * 86_400)?;
+        self.storage
+            .delete_sightings_before(now - RETENTION_DAYS * 86_400)?;
         Ok(())
     }
 
     fn fetch(&self, http: &dyn Http, url: &str) -> Result<Response, Error> {
         let response = http.get(url)?;
         if response.status != 200 {
-            return Err(Error::ServerStatus { url: url.to_owned(), status: response.status });
+            return Err(Error::ServerStatus {
+                url: url.to_owned(),
+                status: response.status,
+            });
         }
         Ok(response)
     }
@@ -244,27 +304,45 @@ impl<S: Storage> Phone<S> {
         let verifiers = settings
             .public_keys_pem
             .iter()
-            .map(|pem| ExportVerifier::from_pem(pem).map_err(|e| Error::Invalid(format!("a stored public key: {e}"))))
+            .map(|pem| {
+                ExportVerifier::from_pem(pem)
+                    .map_err(|e| Error::Invalid(format!("a stored public key: {e}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let config_url = format!("{base}/c19r/exposure_configuration/configuration.json");
         let exposure_json = self.fetch(http, &config_url)?.body;
         let exposure: ExposureConfiguration = serde_json::from_slice(&exposure_json)
             .map_err(|e| e.to_string())
             .and_then(|c: ExposureConfiguration| c.validate().map(|()| c))
-            .map_err(|reason| Error::BadConfiguration { url: config_url.clone(), reason })?;
-        let risk_url = format!("{base}/c19r/exposure_configuration/risk_calculation_configuration.json");
+            .map_err(|reason| Error::BadConfiguration {
+                url: config_url.clone(),
+                reason,
+            })?;
+        let risk_url =
+            format!("{base}/c19r/exposure_configuration/risk_calculation_configuration.json");
         let risk_json = self.fetch(http, &risk_url)?.body;
         let rule: RiskCalculationConfiguration = serde_json::from_slice(&risk_json)
             .map_err(|e| e.to_string())
             .and_then(|c: RiskCalculationConfiguration| c.validate().map(|()| c))
-            .map_err(|reason| Error::BadConfiguration { url: risk_url.clone(), reason })?;
+            .map_err(|reason| Error::BadConfiguration {
+                url: risk_url.clone(),
+                reason,
+            })?;
 
         let list_url = format!("{base}/c19r/{}/list.json", settings.region);
         let list: Vec<ListEntry> = serde_json::from_slice(&self.fetch(http, &list_url)?.body)
-            .map_err(|e| Error::BadList { url: list_url.clone(), reason: e.to_string() })?;
+            .map_err(|e| Error::BadList {
+                url: list_url.clone(),
+                reason: e.to_string(),
+            })?;
         let last_key = last_created_setting(&settings.region);
-        let last_created: i64 = self.storage.setting(&last_key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
-        let mut new_entries: Vec<&ListEntry> = list.iter().filter(|e| e.created > last_created).collect();
+        let last_created: i64 = self
+            .storage
+            .setting(&last_key)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut new_entries: Vec<&ListEntry> =
+            list.iter().filter(|e| e.created > last_created).collect();
         new_entries.sort_by_key(|e| e.created);
 
         let sightings = self.storage.sightings()?;
@@ -275,9 +353,14 @@ impl<S: Storage> Phone<S> {
         let mut largest = last_created;
         for entry in new_entries {
             let bytes = self.fetch(http, &entry.url)?.body;
-            let file = SignedExport::from_zip(&bytes)
-                .map_err(|e| Error::BadFile { url: entry.url.clone(), reason: e.to_string() })?;
-            file.verify(&verifiers).map_err(|e| Error::BadFile { url: entry.url.clone(), reason: e.to_string() })?;
+            let file = SignedExport::from_zip(&bytes).map_err(|e| Error::BadFile {
+                url: entry.url.clone(),
+                reason: e.to_string(),
+            })?;
+            file.verify(&verifiers).map_err(|e| Error::BadFile {
+                url: entry.url.clone(),
+                reason: e.to_string(),
+            })?;
             report.files_processed += 1;
             report.keys_processed += file.export.keys.len() as u64;
             matches.extend(engine.match_keys(&file.export.keys));
@@ -285,8 +368,10 @@ impl<S: Storage> Phone<S> {
         }
         report.matched_keys = matches.len();
 
-        let new_windows: Vec<ExposureWindow> =
-            matches.iter().flat_map(|m| risk::exposure_windows(m, &exposure)).collect();
+        let new_windows: Vec<ExposureWindow> = matches
+            .iter()
+            .flat_map(|m| risk::exposure_windows(m, &exposure))
+            .collect();
         let stored = self.storage.daily_summaries()?;
         let merged = risk::merge_daily_summaries(&stored, &risk::daily_summaries(&new_windows));
         let mut all_windows = self.storage.exposure_windows()?;
@@ -294,8 +379,15 @@ impl<S: Storage> Phone<S> {
 
         let today = day_of(now);
         let mut notified: Vec<i64> = self.notified_days()?;
-        for day in merged.iter().filter(|d| today - d.date < VISIBLE_DAYS && d.date <= today) {
-            let of_day: Vec<ExposureWindow> = all_windows.iter().filter(|w| w.date == day.date).cloned().collect();
+        for day in merged
+            .iter()
+            .filter(|d| today - d.date < VISIBLE_DAYS && d.date <= today)
+        {
+            let of_day: Vec<ExposureWindow> = all_windows
+                .iter()
+                .filter(|w| w.date == day.date)
+                .cloned()
+                .collect();
             if risk::is_high_risk(day, &of_day, &rule) && !notified.contains(&day.date) {
                 notified.push(day.date);
                 report.new_high_risk_days.push(day_string(day.date));
@@ -304,29 +396,41 @@ impl<S: Storage> Phone<S> {
         notified.sort_unstable();
         let settings_changes = vec![
             (last_key, largest.to_string()),
-            (NOTIFIED_DAYS.to_owned(), serde_json::to_string(&notified).expect("numbers serialise")),
-            (RISK_CONFIGURATION.to_owned(), String::from_utf8_lossy(&risk_json).into_owned()),
-            (EXPOSURE_CONFIGURATION.to_owned(), String::from_utf8_lossy(&exposure_json).into_owned()),
+            (
+                NOTIFIED_DAYS.to_owned(),
+                serde_json::to_string(&notified).expect("numbers serialise"),
+            ),
+            (
+                RISK_CONFIGURATION.to_owned(),
+                String::from_utf8_lossy(&risk_json).into_owned(),
+            ),
+            (
+                EXPOSURE_CONFIGURATION.to_owned(),
+                String::from_utf8_lossy(&exposure_json).into_owned(),
+            ),
             (LAST_CHECK.to_owned(), now.to_string()),
         ];
         let changed: Vec<DailySummary> = merged
             .into_iter()
             .filter(|m| stored.iter().find(|s| s.date == m.date) != Some(m))
             .collect();
-        self.storage.commit_check(&changed, &new_windows, &settings_changes)?;
+        self.storage
+            .commit_check(&changed, &new_windows, &settings_changes)?;
         Ok(report)
     }
 
     fn notified_days(&self) -> Result<Vec<i64>, Error> {
         Ok(match self.storage.setting(NOTIFIED_DAYS)? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored notified days: {e}")))?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Invalid(format!("stored notified days: {e}")))?,
             None => Vec::new(),
         })
     }
 
     fn stored_rule(&self) -> Result<RiskCalculationConfiguration, Error> {
         Ok(match self.storage.setting(RISK_CONFIGURATION)? {
-            Some(json) => serde_json::from_str(&json).map_err(|e| Error::Invalid(format!("stored rule: {e}")))?,
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|e| Error::Invalid(format!("stored rule: {e}")))?,
             None => RiskCalculationConfiguration::default(),
         })
     }
@@ -342,7 +446,11 @@ impl<S: Storage> Phone<S> {
             .into_iter()
             .filter(|d| all || (today - d.date < VISIBLE_DAYS && d.date <= today))
             .map(|d| {
-                let of_day: Vec<ExposureWindow> = windows.iter().filter(|w| w.date == d.date).cloned().collect();
+                let of_day: Vec<ExposureWindow> = windows
+                    .iter()
+                    .filter(|w| w.date == d.date)
+                    .cloned()
+                    .collect();
                 DayView {
                     date: day_string(d.date),
                     score_sum: d.score_sum,
@@ -359,7 +467,10 @@ impl<S: Storage> Phone<S> {
         let settings = self.settings()?;
         let s = &self.storage;
         Ok(Status {
-            last_created: s.setting(&last_created_setting(&settings.region))?.and_then(|v| v.parse().ok()).unwrap_or(0),
+            last_created: s
+                .setting(&last_created_setting(&settings.region))?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             server_url: settings.server_url,
             region: settings.region,
             keys: s.teks()?.len(),
@@ -370,7 +481,9 @@ impl<S: Storage> Phone<S> {
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(|t| t.to_rfc3339()),
             notified_days: self.notified_days()?.into_iter().map(day_string).collect(),
-            registration_pending: s.setting(PENDING_REGISTRATION)?.is_some_and(|v| !v.is_empty()),
+            registration_pending: s
+                .setting(PENDING_REGISTRATION)?
+                .is_some_and(|v| !v.is_empty()),
         })
     }
 
@@ -379,9 +492,14 @@ impl<S: Storage> Phone<S> {
         let windows = self.storage.exposure_windows()?;
         let configuration: serde_json::Value = match self.storage.setting(EXPOSURE_CONFIGURATION)? {
             Some(json) => serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
-            None => serde_json::to_value(ExposureConfiguration::default()).expect("plain values serialise"),
+            None => serde_json::to_value(ExposureConfiguration::default())
+                .expect("plain values serialise"),
         };
-        Ok(crate::exposure_data::exposure_data(&self.storage.daily_summaries()?, &windows, configuration))
+        Ok(crate::exposure_data::exposure_data(
+            &self.storage.daily_summaries()?,
+            &windows,
+            configuration,
+        ))
     }
 
     /// Registers as positive: uploads the keys from 3 days before `date` onward (COCOA's rule)
@@ -418,8 +536,10 @@ impl<S: Storage> Phone<S> {
             return Err(Error::NoKeysToRegister);
         }
         // One idempotency key per attempt at registering with this number, kept across retries.
-        let pending: Option<(String, String)> =
-            self.storage.setting(PENDING_REGISTRATION)?.and_then(|j| serde_json::from_str(&j).ok());
+        let pending: Option<(String, String)> = self
+            .storage
+            .setting(PENDING_REGISTRATION)?
+            .and_then(|j| serde_json::from_str(&j).ok());
         let idempotency_key = match pending {
             Some((n, key)) if n == number => key,
             _ => {
@@ -464,10 +584,14 @@ impl<S: Storage> Phone<S> {
                 "processing_number_used" => Error::NumberUsed,
                 _ => Error::NumberInvalid,
             }),
-            429 => Err(Error::RateLimited { retry_after_seconds: response.retry_after.unwrap_or(60) }),
+            429 => Err(Error::RateLimited {
+                retry_after_seconds: response.retry_after.unwrap_or(60),
+            }),
             400..=499 => Err(Error::Refused {
                 code: code.to_owned(),
-                message: error.map(|e| e.message).unwrap_or_else(|| format!("HTTP {}", response.status)),
+                message: error
+                    .map(|e| e.message)
+                    .unwrap_or_else(|| format!("HTTP {}", response.status)),
             }),
             status => Err(Error::ServerUnavailable { status }),
         }

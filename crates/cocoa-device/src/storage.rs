@@ -177,19 +177,31 @@ impl SqliteStorage {
 }
 
 fn blob<const N: usize>(bytes: Vec<u8>, what: &str) -> Result<[u8; N], StorageError> {
-    bytes.try_into().map_err(|_| StorageError::Corrupt(format!("{what} has the wrong length")))
+    bytes
+        .try_into()
+        .map_err(|_| StorageError::Corrupt(format!("{what} has the wrong length")))
 }
 
 impl Storage for SqliteStorage {
     fn teks(&self) -> Result<Vec<TekRecord>, StorageError> {
-        let mut q = self.db.prepare("SELECT rolling_start, rolling_period, tek FROM teks ORDER BY rolling_start")?;
-        let rows = q.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
+        let mut q = self.db.prepare(
+            "SELECT rolling_start, rolling_period, tek FROM teks ORDER BY rolling_start",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
         rows.map(|row| {
             let (start, period, tek) = row?;
             Ok(TekRecord {
                 tek: Tek::from_bytes(blob(tek, "a key")?),
-                rolling_start: IntervalNumber::from_i64(start).map_err(|e| StorageError::Corrupt(e.to_string()))?,
-                rolling_period: RollingPeriod::new(period).map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                rolling_start: IntervalNumber::from_i64(start)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
+                rolling_period: RollingPeriod::new(period)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?,
             })
         })
         .collect()
@@ -198,13 +210,20 @@ impl Storage for SqliteStorage {
     fn put_tek(&mut self, tek: &TekRecord) -> Result<(), StorageError> {
         self.db.execute(
             "INSERT OR REPLACE INTO teks (rolling_start, rolling_period, tek) VALUES (?1, ?2, ?3)",
-            rusqlite::params![i64::from(tek.rolling_start.get()), i64::from(tek.rolling_period.get()), tek.tek.as_bytes().to_vec()],
+            rusqlite::params![
+                i64::from(tek.rolling_start.get()),
+                i64::from(tek.rolling_period.get()),
+                tek.tek.as_bytes().to_vec()
+            ],
         )?;
         Ok(())
     }
 
     fn delete_teks_before(&mut self, interval: IntervalNumber) -> Result<u64, StorageError> {
-        Ok(self.db.execute("DELETE FROM teks WHERE rolling_start < ?1", [i64::from(interval.get())])? as u64)
+        Ok(self.db.execute(
+            "DELETE FROM teks WHERE rolling_start < ?1",
+            [i64::from(interval.get())],
+        )? as u64)
     }
 
     fn add_sightings(&mut self, sightings: &[Sighting]) -> Result<(), StorageError> {
@@ -212,7 +231,13 @@ impl Storage for SqliteStorage {
         {
             let mut insert = tx.prepare("INSERT INTO sightings (at, rssi, rpi, aem, previous_scan_at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for s in sightings {
-                insert.execute(rusqlite::params![s.at, i64::from(s.rssi), s.rpi.as_bytes().to_vec(), s.aem.as_bytes().to_vec(), s.previous_scan_at])?;
+                insert.execute(rusqlite::params![
+                    s.at,
+                    i64::from(s.rssi),
+                    s.rpi.as_bytes().to_vec(),
+                    s.aem.as_bytes().to_vec(),
+                    s.previous_scan_at
+                ])?;
             }
         }
         tx.commit()?;
@@ -220,15 +245,24 @@ impl Storage for SqliteStorage {
     }
 
     fn sightings(&self) -> Result<Vec<Sighting>, StorageError> {
-        let mut q = self.db.prepare("SELECT at, rssi, rpi, aem, previous_scan_at FROM sightings ORDER BY at, id")?;
+        let mut q = self.db.prepare(
+            "SELECT at, rssi, rpi, aem, previous_scan_at FROM sightings ORDER BY at, id",
+        )?;
         let rows = q.query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, Option<i64>>(4)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Vec<u8>>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
         })?;
         rows.map(|row| {
             let (at, rssi, rpi, aem, previous_scan_at) = row?;
             Ok(Sighting {
                 at,
-                rssi: i8::try_from(rssi).map_err(|_| StorageError::Corrupt("an RSSI out of range".into()))?,
+                rssi: i8::try_from(rssi)
+                    .map_err(|_| StorageError::Corrupt("an RSSI out of range".into()))?,
                 rpi: Rpi::from_bytes(blob(rpi, "an RPI")?),
                 aem: Aem::from_bytes(blob(aem, "an AEM")?),
                 previous_scan_at,
@@ -238,29 +272,49 @@ impl Storage for SqliteStorage {
     }
 
     fn delete_sightings_before(&mut self, at: i64) -> Result<u64, StorageError> {
-        Ok(self.db.execute("DELETE FROM sightings WHERE at < ?1", [at])? as u64)
+        Ok(self
+            .db
+            .execute("DELETE FROM sightings WHERE at < ?1", [at])? as u64)
     }
 
     fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
         use rusqlite::OptionalExtension;
-        Ok(self.db.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| r.get(0)).optional()?)
+        Ok(self
+            .db
+            .query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()?)
     }
 
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StorageError> {
-        self.db.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)", [name, value])?;
+        self.db.execute(
+            "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
+            [name, value],
+        )?;
         Ok(())
     }
 
     fn daily_summaries(&self) -> Result<Vec<DailySummary>, StorageError> {
-        let mut q = self.db.prepare("SELECT json FROM daily_summaries ORDER BY date")?;
+        let mut q = self
+            .db
+            .prepare("SELECT json FROM daily_summaries ORDER BY date")?;
         let rows = q.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|json| serde_json::from_str(&json?).map_err(|e| StorageError::Corrupt(e.to_string()))).collect()
+        rows.map(|json| {
+            serde_json::from_str(&json?).map_err(|e| StorageError::Corrupt(e.to_string()))
+        })
+        .collect()
     }
 
     fn exposure_windows(&self) -> Result<Vec<ExposureWindow>, StorageError> {
-        let mut q = self.db.prepare("SELECT json FROM exposure_windows ORDER BY id")?;
+        let mut q = self
+            .db
+            .prepare("SELECT json FROM exposure_windows ORDER BY id")?;
         let rows = q.query_map([], |r| r.get::<_, String>(0))?;
-        rows.map(|json| serde_json::from_str(&json?).map_err(|e| StorageError::Corrupt(e.to_string()))).collect()
+        rows.map(|json| {
+            serde_json::from_str(&json?).map_err(|e| StorageError::Corrupt(e.to_string()))
+        })
+        .collect()
     }
 
     fn commit_check(
@@ -272,14 +326,20 @@ impl Storage for SqliteStorage {
         let tx = self.db.transaction()?;
         for s in summaries {
             let json = serde_json::to_string(s).expect("plain values serialise");
-            tx.execute("INSERT OR REPLACE INTO daily_summaries (date, json) VALUES (?1, ?2)", rusqlite::params![s.date, json])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO daily_summaries (date, json) VALUES (?1, ?2)",
+                rusqlite::params![s.date, json],
+            )?;
         }
         for w in windows {
             let json = serde_json::to_string(w).expect("plain values serialise");
             tx.execute("INSERT INTO exposure_windows (json) VALUES (?1)", [json])?;
         }
         for (k, v) in settings {
-            tx.execute("INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)", [k, v])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
+                [k, v],
+            )?;
         }
         tx.commit()?;
         Ok(())

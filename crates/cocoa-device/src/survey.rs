@@ -11,7 +11,8 @@ use crate::phone::Phone;
 use crate::risk;
 use crate::storage::Storage;
 use cocoa_api::{
-    EventLogEntry, EventLogRequest, RiskCalculationConfiguration, SurveyContent, SurveyDay, SurveyExposureData,
+    EventLogEntry, EventLogRequest, RiskCalculationConfiguration, SurveyContent, SurveyDay,
+    SurveyExposureData,
 };
 use rand::{CryptoRng, RngCore};
 
@@ -37,10 +38,14 @@ pub struct SurveyAnswer {
 impl SurveyAnswer {
     fn validate(&self) -> Result<(), Error> {
         if self.age_group.is_some_and(|a| !(1..=9).contains(&a)) {
-            return Err(Error::Invalid("the age group must be 1..=9 or no answer".into()));
+            return Err(Error::Invalid(
+                "the age group must be 1..=9 or no answer".into(),
+            ));
         }
         if self.commute.is_some_and(|c| !(1..=3).contains(&c)) {
-            return Err(Error::Invalid("the commuting answer must be 1..=3 or no answer".into()));
+            return Err(Error::Invalid(
+                "the commuting answer must be 1..=3 or no answer".into(),
+            ));
         }
         Ok(())
     }
@@ -50,24 +55,33 @@ impl<S: Storage> Phone<S> {
     /// Records the day use started, once (at the first consent to use the app).
     pub fn record_start_of_use(&mut self, now: i64) -> Result<(), Error> {
         if self.storage().setting(STARTED_ON)?.is_none() {
-            self.storage_mut().set_setting(STARTED_ON, &now.div_euclid(86_400).to_string())?;
+            self.storage_mut()
+                .set_setting(STARTED_ON, &now.div_euclid(86_400).to_string())?;
         }
         Ok(())
     }
 
     /// The survey content for `answer`, built from what is stored now.
-    pub fn survey_content(&self, answer: &SurveyAnswer, first_day: i64) -> Result<SurveyContent, Error> {
+    pub fn survey_content(
+        &self,
+        answer: &SurveyAnswer,
+        first_day: i64,
+    ) -> Result<SurveyContent, Error> {
         answer.validate()?;
         let start_date = if answer.send_start_date {
-            self.storage().setting(STARTED_ON)?.and_then(|d| d.parse::<i64>().ok()).map(|day| day * 86_400)
+            self.storage()
+                .setting(STARTED_ON)?
+                .and_then(|d| d.parse::<i64>().ok())
+                .map(|day| day * 86_400)
         } else {
             None
         };
         let exposure_data = if answer.send_exposure_data {
-            let rule: RiskCalculationConfiguration = match self.storage().setting("risk_configuration")? {
-                Some(json) => serde_json::from_str(&json).unwrap_or_default(),
-                None => RiskCalculationConfiguration::default(),
-            };
+            let rule: RiskCalculationConfiguration =
+                match self.storage().setting("risk_configuration")? {
+                    Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+                    None => RiskCalculationConfiguration::default(),
+                };
             let threshold = risk::survey_threshold(&rule);
             let mut days: Vec<SurveyDay> = self
                 .storage()
@@ -80,11 +94,18 @@ impl<S: Storage> Phone<S> {
                 })
                 .collect();
             days.sort_by_key(|d| d.date_millis);
-            Some(SurveyExposureData { daily_summaries: days })
+            Some(SurveyExposureData {
+                daily_summaries: days,
+            })
         } else {
             None
         };
-        Ok(SurveyContent { q1: answer.age_group, q2: answer.commute, start_date, exposure_data })
+        Ok(SurveyContent {
+            q1: answer.age_group,
+            q2: answer.commute,
+            start_date,
+            exposure_data,
+        })
     }
 
     /// The exact request a submission sends (with the answer's idempotency key, created if this
@@ -151,14 +172,19 @@ impl<S: Storage> Phone<S> {
         let settings = self.settings()?;
         let request = self.survey_request(now, answer, first_day, rng, true)?;
         let body = serde_json::to_vec(&request).expect("plain values serialise");
-        let response = http.put_json(&format!("{}/api/v1/event_log", settings.server_url), &body)?;
+        let response =
+            http.put_json(&format!("{}/api/v1/event_log", settings.server_url), &body)?;
         let error: Option<cocoa_api::ErrorBody> = serde_json::from_slice(&response.body).ok();
         match response.status {
             200 | 201 => self.end_of_use(),
-            429 => Err(Error::RateLimited { retry_after_seconds: response.retry_after.unwrap_or(60) }),
+            429 => Err(Error::RateLimited {
+                retry_after_seconds: response.retry_after.unwrap_or(60),
+            }),
             400..=499 => Err(Error::Refused {
                 code: error.as_ref().map(|e| e.error.clone()).unwrap_or_default(),
-                message: error.map(|e| e.message).unwrap_or_else(|| format!("HTTP {}", response.status)),
+                message: error
+                    .map(|e| e.message)
+                    .unwrap_or_else(|| format!("HTTP {}", response.status)),
             }),
             status => Err(Error::ServerUnavailable { status }),
         }

@@ -4,7 +4,9 @@
 
 mod common;
 
-use cocoa_device::{DailySummary, Error, MemoryStorage, Phone, PhoneSettings, Storage, SurveyAnswer};
+use cocoa_device::{
+    DailySummary, Error, MemoryStorage, Phone, PhoneSettings, Storage, SurveyAnswer,
+};
 use common::FakeHttp;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -17,13 +19,28 @@ const NOW: i64 = 19_320 * 86_400 + 7200; // 2022-11-24
 
 fn phone() -> Phone<MemoryStorage> {
     let mut p = Phone::new(MemoryStorage::default());
-    p.configure(&PhoneSettings { server_url: SERVER.into(), region: "440".into(), public_keys_pem: vec![], tx_power_dbm: -10 })
-        .unwrap();
+    p.configure(&PhoneSettings {
+        server_url: SERVER.into(),
+        region: "440".into(),
+        public_keys_pem: vec![],
+        tx_power_dbm: -10,
+    })
+    .unwrap();
     p.record_start_of_use(START).unwrap();
     p.record_start_of_use(NOW).unwrap(); // only the first consent counts
-    let day = |date: i64, max: f64| DailySummary { date, score_sum: max * 2.0, maximum_score: max, weighted_duration_sum: 600.0 };
+    let day = |date: i64, max: f64| DailySummary {
+        date,
+        score_sum: max * 2.0,
+        maximum_score: max,
+        weighted_duration_sum: 600.0,
+    };
     // Before the survey's first day, long ago (beyond 15 days), and recent.
-    let days = [day(19_080, 2000.0), day(19_200, 1349.9), day(19_201, 1350.0), day(19_319, 3000.0)];
+    let days = [
+        day(19_080, 2000.0),
+        day(19_200, 1349.9),
+        day(19_201, 1350.0),
+        day(19_319, 3000.0),
+    ];
     p.storage_mut().commit_check(&days, &[], &[]).unwrap();
     p
 }
@@ -34,7 +51,10 @@ fn consents_are_off_by_default() {
     assert!(!answer.send_start_date && !answer.send_exposure_data);
     assert_eq!(answer.age_group, None);
     let content = phone().survey_content(&answer, FIRST_DAY).unwrap();
-    assert_eq!(serde_json::to_value(content).unwrap(), json!({"q1": null, "q2": null, "start_date": null, "exposure_data": null}));
+    assert_eq!(
+        serde_json::to_value(content).unwrap(),
+        json!({"q1": null, "q2": null, "start_date": null, "exposure_data": null})
+    );
 }
 
 #[test]
@@ -51,9 +71,20 @@ fn the_exact_content_for_each_combination() {
         (false, true, json!(null), days.clone()),
         (true, true, json!(19_000i64 * 86_400), days.clone()),
     ] {
-        for (age, commute) in [(Some(5), Some(3)), (None, Some(1)), (Some(9), None), (None, None)] {
-            let answer = SurveyAnswer { age_group: age, commute, send_start_date: start, send_exposure_data: exposure };
-            let content = serde_json::to_value(p.survey_content(&answer, FIRST_DAY).unwrap()).unwrap();
+        for (age, commute) in [
+            (Some(5), Some(3)),
+            (None, Some(1)),
+            (Some(9), None),
+            (None, None),
+        ] {
+            let answer = SurveyAnswer {
+                age_group: age,
+                commute,
+                send_start_date: start,
+                send_exposure_data: exposure,
+            };
+            let content =
+                serde_json::to_value(p.survey_content(&answer, FIRST_DAY).unwrap()).unwrap();
             assert_eq!(
                 content,
                 json!({"q1": age, "q2": commute, "start_date": expected_start, "exposure_data": expected_days}),
@@ -61,19 +92,50 @@ fn the_exact_content_for_each_combination() {
             );
         }
     }
-    for bad in [SurveyAnswer { age_group: Some(10), ..Default::default() }, SurveyAnswer { commute: Some(0), ..Default::default() }] {
-        assert!(matches!(p.survey_content(&bad, FIRST_DAY), Err(Error::Invalid(_))));
+    for bad in [
+        SurveyAnswer {
+            age_group: Some(10),
+            ..Default::default()
+        },
+        SurveyAnswer {
+            commute: Some(0),
+            ..Default::default()
+        },
+    ] {
+        assert!(matches!(
+            p.survey_content(&bad, FIRST_DAY),
+            Err(Error::Invalid(_))
+        ));
     }
 }
 
 #[test]
 fn days_older_than_15_days_appear_only_in_the_survey_and_only_with_consent() {
     let p = phone();
-    let history: Vec<String> = p.history(NOW, false).unwrap().into_iter().map(|d| d.date).collect();
+    let history: Vec<String> = p
+        .history(NOW, false)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.date)
+        .collect();
     assert_eq!(history, ["2022-11-23"], "the screen shows 15 days");
-    let with = p.survey_content(&SurveyAnswer { send_exposure_data: true, ..Default::default() }, FIRST_DAY).unwrap();
-    assert_eq!(with.exposure_data.unwrap().daily_summaries.len(), 3, "older days included, before the first day not");
-    let without = p.survey_content(&SurveyAnswer::default(), FIRST_DAY).unwrap();
+    let with = p
+        .survey_content(
+            &SurveyAnswer {
+                send_exposure_data: true,
+                ..Default::default()
+            },
+            FIRST_DAY,
+        )
+        .unwrap();
+    assert_eq!(
+        with.exposure_data.unwrap().daily_summaries.len(),
+        3,
+        "older days included, before the first day not"
+    );
+    let without = p
+        .survey_content(&SurveyAnswer::default(), FIRST_DAY)
+        .unwrap();
     assert!(without.exposure_data.is_none());
 }
 
@@ -83,36 +145,77 @@ fn a_failed_send_keeps_everything_and_the_retry_uses_the_same_key() {
     let mut p = phone();
     let http = FakeHttp::default();
     let url = format!("{SERVER}/api/v1/event_log");
-    let answer = SurveyAnswer { age_group: Some(4), commute: Some(2), send_start_date: true, send_exposure_data: true };
+    let answer = SurveyAnswer {
+        age_group: Some(4),
+        commute: Some(2),
+        send_start_date: true,
+        send_exposure_data: true,
+    };
     // A dry run sends nothing and keeps nothing.
     let dry = p.survey_dry_run(NOW, &answer, FIRST_DAY, &mut rng).unwrap();
     assert!(http.sent.borrow().is_empty());
-    assert_eq!(dry.platform, None, "nothing that identifies the device is sent");
+    assert_eq!(
+        dry.platform, None,
+        "nothing that identifies the device is sent"
+    );
     assert_eq!(dry.event_logs[0].epoch % 86_400, 0, "the day only");
     http.fail(&url);
-    assert!(matches!(p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng), Err(Error::Network(_))));
+    assert!(matches!(
+        p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng),
+        Err(Error::Network(_))
+    ));
     http.answer(&url, 503, "");
-    assert!(matches!(p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng), Err(Error::ServerUnavailable { status: 503 })));
+    assert!(matches!(
+        p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng),
+        Err(Error::ServerUnavailable { status: 503 })
+    ));
     http.answer(&url, 410, r#"{"error":"survey_closed","message":"closed"}"#);
-    assert!(matches!(p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng), Err(Error::Refused { .. })));
-    assert_eq!(p.storage().daily_summaries().unwrap().len(), 4, "nothing deleted after failures");
+    assert!(matches!(
+        p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng),
+        Err(Error::Refused { .. })
+    ));
+    assert_eq!(
+        p.storage().daily_summaries().unwrap().len(),
+        4,
+        "nothing deleted after failures"
+    );
     http.answer(&url, 201, "");
-    p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng).unwrap();
-    let bodies: Vec<serde_json::Value> = http.sent.borrow().iter().map(|(_, b)| serde_json::from_slice(b).unwrap()).collect();
+    p.submit_survey(NOW, &http, &answer, FIRST_DAY, &mut rng)
+        .unwrap();
+    let bodies: Vec<serde_json::Value> = http
+        .sent
+        .borrow()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
     assert_eq!(bodies.len(), 4, "four attempts");
-    let keys: std::collections::HashSet<_> = bodies.iter().map(|b| b["idempotencyKey"].clone()).collect();
+    let keys: std::collections::HashSet<_> =
+        bodies.iter().map(|b| b["idempotencyKey"].clone()).collect();
     assert_eq!(keys.len(), 1);
-    assert!(bodies.iter().all(|b| b == &bodies[0]), "every retry sends the same request");
-    assert_eq!(bodies[3]["eventLogs"][0]["content"], serde_json::to_value(p_content_before()).unwrap());
+    assert!(
+        bodies.iter().all(|b| b == &bodies[0]),
+        "every retry sends the same request"
+    );
+    assert_eq!(
+        bodies[3]["eventLogs"][0]["content"],
+        serde_json::to_value(p_content_before()).unwrap()
+    );
     // Wiped: nothing is left.
     let s = p.storage();
     assert!(s.teks().unwrap().is_empty() && s.sightings().unwrap().is_empty());
     assert!(s.daily_summaries().unwrap().is_empty() && s.exposure_windows().unwrap().is_empty());
-    assert!(s.setting("server_url").unwrap().is_none() && s.setting("started_on").unwrap().is_none());
+    assert!(
+        s.setting("server_url").unwrap().is_none() && s.setting("started_on").unwrap().is_none()
+    );
 }
 
 fn p_content_before() -> cocoa_api::SurveyContent {
-    let answer = SurveyAnswer { age_group: Some(4), commute: Some(2), send_start_date: true, send_exposure_data: true };
+    let answer = SurveyAnswer {
+        age_group: Some(4),
+        commute: Some(2),
+        send_start_date: true,
+        send_exposure_data: true,
+    };
     phone().survey_content(&answer, FIRST_DAY).unwrap()
 }
 

@@ -1,7 +1,8 @@
 //! Typed server configuration: defaults, then a TOML file, then environment variables, then
 //! command-line flags (applied by the binary). Validated once at start-up.
 
-use serde::Deserialize;
+use chrono::{DateTime, FixedOffset, Months, NaiveDate, Utc};
+use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -33,6 +34,7 @@ pub struct ServerConfig {
     pub rate_limit: RateLimitConfig,
     pub export: ExportConfig,
     pub retention: RetentionConfig,
+    pub survey: SurveyConfig,
 }
 
 /// The export job: signed files of released keys.
@@ -114,6 +116,86 @@ impl Default for RetentionConfig {
     }
 }
 
+/// The end-of-use survey (`PUT /api/v1/event_log`): when it takes answers, what it accepts,
+/// how long answers are kept, and how often one client may submit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SurveyConfig {
+    /// RFC 3339: answers are refused (410) before this moment; unset means open from the start.
+    #[serde(deserialize_with = "rfc3339")]
+    pub opens_at: Option<DateTime<FixedOffset>>,
+    /// RFC 3339: answers are refused (410) after this moment (inclusive: an answer at exactly
+    /// this time is taken); unset means never closing. COCOA's survey ran until
+    /// `2022-12-31T23:59:59+09:00`.
+    #[serde(deserialize_with = "rfc3339")]
+    pub closes_at: Option<DateTime<FixedOffset>>,
+    /// The first day the daily data may hold (`YYYY-MM-DD`, UTC; COCOA's: 2022-04-07).
+    #[serde(deserialize_with = "date")]
+    pub first_day: NaiveDate,
+    /// When the final review report was published (`YYYY-MM-DD`); answers are kept two years
+    /// after it (COCOA's: 2023-02-17).
+    #[serde(deserialize_with = "date")]
+    pub final_report_date: NaiveDate,
+    /// Overrides the deletion date (`YYYY-MM-DD`): from 00:00 UTC of this day, the cleanup job
+    /// deletes every stored answer.
+    #[serde(deserialize_with = "optional_date")]
+    pub delete_on: Option<NaiveDate>,
+    /// Submissions one client (one IPv4 address or IPv6 /64) may make per window, whatever
+    /// their outcome. Many phones can share one address (carrier-grade NAT): raise it for
+    /// a national roll-out.
+    pub client_submissions_per_window: u32,
+    /// Length of one rate-limit window for submissions.
+    pub window_seconds: u64,
+}
+
+impl Default for SurveyConfig {
+    fn default() -> Self {
+        Self {
+            opens_at: None,
+            closes_at: None,
+            first_day: NaiveDate::from_ymd_opt(2022, 4, 7).expect("a date"),
+            final_report_date: NaiveDate::from_ymd_opt(2023, 2, 17).expect("a date"),
+            delete_on: None,
+            client_submissions_per_window: 20,
+            window_seconds: 3600,
+        }
+    }
+}
+
+impl SurveyConfig {
+    /// The day from which every stored answer is deleted: `delete_on`, or two years after the
+    /// final report.
+    pub fn deletion_date(&self) -> NaiveDate {
+        self.delete_on.unwrap_or_else(|| {
+            self.final_report_date
+                .checked_add_months(Months::new(24))
+                .unwrap_or(NaiveDate::MAX)
+        })
+    }
+
+    /// Whether answers are taken at `now` (both ends inclusive).
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.opens_at.is_none_or(|t| now >= t) && self.closes_at.is_none_or(|t| now <= t)
+    }
+}
+
+fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
+    let text = String::deserialize(d)?;
+    DateTime::parse_from_rfc3339(&text)
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not RFC 3339: {e}")))
+}
+
+fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
+    let text = String::deserialize(d)?;
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not YYYY-MM-DD: {e}")))
+}
+
+fn optional_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
+    date(d).map(Some)
+}
+
 /// S3 settings from the configuration file; each one left unset falls back to the standard
 /// variable (`AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`,
 /// `AWS_ALLOW_HTTP`).
@@ -143,6 +225,7 @@ impl Default for ServerConfig {
             rate_limit: RateLimitConfig::default(),
             export: ExportConfig::default(),
             retention: RetentionConfig::default(),
+            survey: SurveyConfig::default(),
         }
     }
 }
@@ -327,6 +410,26 @@ impl ServerConfig {
                 "export.key_id and export.key_version must not be empty".into(),
             ));
         }
+        let s = &self.survey;
+        if let (Some(opens), Some(closes)) = (s.opens_at, s.closes_at) {
+            if opens > closes {
+                return Err(ConfigError(
+                    "survey.opens_at must not be after survey.closes_at".into(),
+                ));
+            }
+        }
+        if s.first_day < crate::survey::SERVICE_START {
+            return Err(ConfigError(format!(
+                "survey.first_day must not be before the service started ({})",
+                crate::survey::SERVICE_START
+            )));
+        }
+        if s.client_submissions_per_window == 0 || s.window_seconds == 0 {
+            return Err(ConfigError(
+                "survey.client_submissions_per_window and survey.window_seconds must be positive"
+                    .into(),
+            ));
+        }
         if let Some(key) = &self.number_hmac_key {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError(
@@ -368,6 +471,55 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.export.signing_keys[0].version.as_deref(), Some("v7"));
+    }
+
+    #[test]
+    fn survey_window_dates_and_retention() {
+        let c = ServerConfig::default();
+        assert!(c.survey.is_open(Utc::now()));
+        assert_eq!(
+            c.survey.deletion_date(),
+            NaiveDate::from_ymd_opt(2025, 2, 17).unwrap()
+        );
+        let c = ServerConfig::from_toml(
+            "[survey]\nopens_at = \"2022-11-17T00:00:00+09:00\"\n\
+             closes_at = \"2022-12-31T23:59:59+09:00\"\n\
+             final_report_date = \"2024-02-29\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert!(!c.survey.is_open(at("2022-11-16T14:59:59Z")));
+        assert!(c.survey.is_open(at("2022-11-16T15:00:00Z")));
+        assert!(c.survey.is_open(at("2022-12-31T14:59:59Z")));
+        assert!(!c.survey.is_open(at("2022-12-31T15:00:00Z")));
+        // Two years after 29 February is the end of February.
+        assert_eq!(
+            c.survey.deletion_date(),
+            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+        );
+        let c = ServerConfig::from_toml("[survey]\ndelete_on = \"2030-01-02\"\n").unwrap();
+        assert_eq!(
+            c.survey.deletion_date(),
+            NaiveDate::from_ymd_opt(2030, 1, 2).unwrap()
+        );
+        for bad in [
+            "[survey]\nopens_at = \"2022-11-17\"",
+            "[survey]\ndelete_on = \"17/02/2025\"",
+            "[survey]\ncolour = 1",
+        ] {
+            assert!(ServerConfig::from_toml(bad).is_err(), "{bad}");
+        }
+        for bad in [
+            "[survey]\nopens_at = \"2023-01-01T00:00:00Z\"\ncloses_at = \"2022-01-01T00:00:00Z\"",
+            "[survey]\nfirst_day = \"2020-06-18\"",
+            "[survey]\nclient_submissions_per_window = 0",
+        ] {
+            assert!(
+                ServerConfig::from_toml(bad).unwrap().validate().is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

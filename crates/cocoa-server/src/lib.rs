@@ -7,6 +7,7 @@
 //! - [`numbers`]: processing numbers and their HMAC.
 //! - [`registration`]: the pure rules of a registration (validation, infectious window,
 //!   release times).
+//! - [`survey`]: the pure rules of the end-of-use survey (what an answer may hold, what is kept).
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`http`]: routes and handlers; [`server`]: assembly and `serve(listener, shutdown)`.
 //! - [`testing`]: helpers for tests of this and other crates (a fresh PostgreSQL database).
@@ -15,6 +16,8 @@
 //! - A processing number is stored only as an HMAC; neither numbers, tokens, keys nor client
 //!   addresses are logged.
 //! - Claiming a number and storing its keys is one transaction.
+//! - A survey answer is stored as its answers, daily flags and days only: no address, device
+//!   detail or exact time is stored or logged.
 
 pub mod blob;
 pub mod clock;
@@ -25,6 +28,7 @@ pub mod numbers;
 pub mod registration;
 pub mod server;
 pub mod store;
+pub mod survey;
 pub mod testing;
 
 pub use clock::{Clock, ManualClock, SystemClock};

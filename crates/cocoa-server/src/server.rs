@@ -116,11 +116,21 @@ impl App {
             limits.client_failures_per_window,
             limits.global_failures_per_window,
         );
+        let mut survey_key = [0u8; 32];
+        rng.fill_bytes(&mut survey_key);
+        let survey_limiter = RateLimiter::new(
+            survey_key,
+            config.survey.window_seconds,
+            config.survey.client_submissions_per_window,
+            u32::MAX,
+        );
+        warn_if_survey_outlives_retention(&config, clock.now());
         let signers = load_signers(&config, store.as_ref(), &mut rng).await?;
         let configuration = load_configuration_files(&config)?;
         let mut holder = [0u8; 8];
         rng.fill_bytes(&mut holder);
         let config = Arc::new(config);
+        let store_for_survey = store.clone();
         let exporter = Exporter {
             store: store.clone(),
             blobs: blobs.clone(),
@@ -143,6 +153,8 @@ impl App {
             rng: Mutex::new(rng),
             blobs,
             exporter,
+            survey_limiter,
+            survey_writer: crate::store::SurveyWriter::start(store_for_survey),
         };
         Ok(Self {
             state: Arc::new(state),
@@ -215,6 +227,21 @@ impl App {
             .await;
         housekeeping.abort();
         served
+    }
+}
+
+/// Answers taken on or after the deletion date are deleted by the next cleanup: say so once.
+fn warn_if_survey_outlives_retention(config: &ServerConfig, now: chrono::DateTime<chrono::Utc>) {
+    let survey = &config.survey;
+    let deletion = survey.deletion_date();
+    let open_after_deletion = survey
+        .closes_at
+        .is_none_or(|t| t.with_timezone(&chrono::Utc).date_naive() >= deletion);
+    if open_after_deletion && now.date_naive() >= deletion && survey.is_open(now) {
+        tracing::warn!(
+            %deletion,
+            "the survey takes answers after its deletion date: each cleanup deletes them (set survey.closes_at or survey.delete_on)"
+        );
     }
 }
 

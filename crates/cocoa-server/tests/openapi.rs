@@ -13,9 +13,10 @@ use base64::Engine;
 use chrono::Utc;
 use cocoa_api::configuration::Criterion;
 use cocoa_api::{
-    codes, DiagnosisRequest, DiagnosisRequestKey, DiagnosisResponse, ErrorBody,
-    ExposureConfiguration, IssueNumbersRequest, IssueNumbersResponse, IssuedNumber, KeyWarning,
-    ListEntry, RiskCalculationConfiguration, SigningKeyInfo,
+    codes, DiagnosisRequest, DiagnosisRequestKey, DiagnosisResponse, ErrorBody, EventLogEntry,
+    EventLogRequest, ExposureConfiguration, IssueNumbersRequest, IssueNumbersResponse,
+    IssuedNumber, KeyWarning, ListEntry, RiskCalculationConfiguration, SigningKeyInfo,
+    SurveyContent, SurveyDay, SurveyExposureData,
 };
 use cocoa_server::export::{ExportReport, PublishedFile};
 use cocoa_server::registration::epoch_day;
@@ -34,7 +35,7 @@ const TOKEN: &str = "openapi-test-token-0123456789";
 const ADMIN_PATHS: [&str; 2] = ["/api/v1/processing-numbers", "/api/v1/admin/export"];
 
 /// Every stable error code of `cocoa_api::codes`; the server can send each of them.
-const ERROR_CODES: [&str; 15] = [
+const ERROR_CODES: [&str; 18] = [
     codes::PROCESSING_NUMBER_INVALID,
     codes::PROCESSING_NUMBER_EXPIRED,
     codes::PROCESSING_NUMBER_USED,
@@ -50,6 +51,9 @@ const ERROR_CODES: [&str; 15] = [
     codes::NOT_FOUND,
     codes::METHOD_NOT_ALLOWED,
     codes::INTERNAL,
+    codes::LENGTH_REQUIRED,
+    codes::INVALID_SURVEY,
+    codes::SURVEY_CLOSED,
 ];
 
 /// The methods probed on every path. `HEAD` is checked apart: axum answers it wherever it answers
@@ -65,7 +69,7 @@ const METHODS: [Method; 7] = [
 ];
 
 /// Paths the router must not serve: near misses of real ones and COCOA endpoints not built here.
-const UNSERVED_PATHS: [&str; 17] = [
+const UNSERVED_PATHS: [&str; 18] = [
     "/",
     "/nope",
     "/api",
@@ -74,7 +78,8 @@ const UNSERVED_PATHS: [&str; 17] = [
     "/api/v2/diagnosis/",
     "/api/v1/processing-numbers/12345678",
     "/api/v2/processing-numbers",
-    "/api/v1/event_log",
+    "/api/v1/event_log/",
+    "/api/v2/event_log",
     "/healthz/",
     "/openapi.yaml",
     "/portal/index.html",
@@ -150,12 +155,17 @@ impl Answer {
 }
 
 async fn app() -> (tempfile::TempDir, App) {
+    app_with(|_| {}).await
+}
+
+async fn app_with(tweak: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
-    let config = ServerConfig {
+    let mut config = ServerConfig {
         data_dir: dir.path().to_path_buf(),
         admin_token: Some(TOKEN.into()),
         ..Default::default()
     };
+    tweak(&mut config);
     let app = App::open(config, Arc::new(SystemClock)).await.unwrap();
     (dir, app)
 }
@@ -891,6 +901,7 @@ async fn schemas_name_the_fields_serde_writes() {
     check_required_to_read::<DiagnosisRequest>(&doc, "DiagnosisRequest", &request);
     check_required_to_read::<DiagnosisRequestKey>(&doc, "DiagnosisRequestKey", &request.keys[0]);
     check_required_to_read::<IssueNumbersRequest>(&doc, "IssueNumbersRequest", &ask);
+    check_survey_schemas(&doc);
     assert_eq!(
         schema(&doc, "IssueNumbersRequest")["additionalProperties"],
         false
@@ -928,6 +939,7 @@ async fn examples_fit_their_schemas_and_types() {
                 serde_json::from_value::<IssueNumbersResponse>(example).map(drop)
             }
             "ErrorBody" => serde_json::from_value::<ErrorBody>(example).map(drop),
+            "EventLogRequest" => serde_json::from_value::<EventLogRequest>(example).map(drop),
             "ListEntry" => serde_json::from_value::<ListEntry>(example).map(drop),
             "SigningKeyInfo" => serde_json::from_value::<SigningKeyInfo>(example).map(drop),
             "ExposureConfiguration" => {
@@ -1381,4 +1393,137 @@ async fn rate_limited_answers_carry_retry_after() {
             .unwrap();
         assert!((1..=3600).contains(&wait));
     }
+}
+
+/// The survey's schemas name the fields serde writes; `required` is what serde cannot read
+/// without; the content refuses unknown fields, as documented.
+fn check_survey_schemas(doc: &Value) {
+    let day = SurveyDay {
+        date_millis: 1_649_289_600_000,
+        exposure_detected: 1,
+    };
+    let data = SurveyExposureData {
+        daily_summaries: vec![day],
+    };
+    let content = SurveyContent {
+        q1: Some(5),
+        q2: Some(3),
+        start_date: Some(1_600_041_600),
+        exposure_data: Some(data.clone()),
+    };
+    let entry = EventLogEntry {
+        has_consent: true,
+        epoch: 1_669_000_000,
+        kind: "survey".into(),
+        subtype: "survey".into(),
+        content: serde_json::to_value(&content).unwrap(),
+    };
+    let request = EventLogRequest {
+        idempotency_key: "k".into(),
+        platform: Some("android".into()),
+        app_package_name: Some("jp.go.mhlw.covid19radar".into()),
+        device_verification_payload: Some("token".into()),
+        event_logs: vec![entry.clone()],
+    };
+    for (name, fields) in [
+        ("EventLogRequest", fields_of(&request)),
+        ("EventLogEntry", fields_of(&entry)),
+        ("SurveyContent", fields_of(&content)),
+        ("SurveyExposureData", fields_of(&data)),
+        ("SurveyDay", fields_of(&day)),
+    ] {
+        assert_eq!(properties(doc, name), fields, "{name}");
+    }
+    check_required_to_read::<EventLogRequest>(doc, "EventLogRequest", &request);
+    check_required_to_read::<EventLogEntry>(doc, "EventLogEntry", &entry);
+    check_required_to_read::<SurveyContent>(doc, "SurveyContent", &content);
+    check_required_to_read::<SurveyExposureData>(doc, "SurveyExposureData", &data);
+    check_required_to_read::<SurveyDay>(doc, "SurveyDay", &day);
+    for name in ["SurveyContent", "SurveyExposureData", "SurveyDay"] {
+        assert_eq!(schema(doc, name)["additionalProperties"], false, "{name}");
+    }
+    assert!(serde_json::from_value::<SurveyContent>(json!({"q9": 1})).is_err());
+}
+
+/// A survey through the router, with its length declared as a phone's HTTP client declares it.
+async fn submit(app: &App, doc: &Value, body: &str) -> Answer {
+    let path = "/api/v1/event_log";
+    let length = body.len().to_string();
+    let headers = [("content-length", length.as_str())];
+    let answer = send(app, Method::PUT, path, &headers, body.to_owned()).await;
+    check_answer(doc, &Method::PUT, path, &answer);
+    answer
+}
+
+#[tokio::test]
+async fn the_event_log_answers_fit_the_documented_responses() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let path = "/api/v1/event_log";
+    // Every documented example is taken.
+    let examples = doc["components"]["requestBodies"]["EventLog"]["content"]["application/json"]
+        ["examples"]
+        .as_object()
+        .unwrap();
+    assert!(examples.len() >= 2);
+    for (name, example) in examples {
+        let answer = submit(&app, &doc, &example["value"].to_string()).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{name}: {answer:?}");
+        assert!(answer.body.is_empty());
+    }
+    assert_eq!(
+        app.state().store.count_survey_responses().await.unwrap(),
+        examples.len() as u64
+    );
+    let survey = |content: Value| {
+        json!({"idempotencyKey": "k", "eventLogs": [
+            {"hasConsent": true, "epoch": 1, "type": "survey", "subtype": "survey", "content": content}
+        ]})
+        .to_string()
+    };
+    for (body, code) in [
+        ("nope".to_owned(), codes::BAD_REQUEST),
+        (json!({"eventLogs": []}).to_string(), codes::BAD_REQUEST),
+        (survey(json!({"q1": 10})), codes::INVALID_SURVEY),
+        (survey(json!({"q1": 1, "colour": 1})), codes::INVALID_SURVEY),
+    ] {
+        assert_eq!(submit(&app, &doc, &body).await.error_code(), code, "{body}");
+    }
+    // No length, or too long a one.
+    let no_length = send(&app, Method::PUT, path, &[], survey(json!({}))).await;
+    check_answer(&doc, &Method::PUT, path, &no_length);
+    assert_eq!(no_length.error_code(), codes::LENGTH_REQUIRED);
+    let too_long = (10 * 1024 * 1024 + 1).to_string();
+    let answer = send(
+        &app,
+        Method::PUT,
+        path,
+        &[("content-length", too_long.as_str())],
+        Body::empty(),
+    )
+    .await;
+    check_answer(&doc, &Method::PUT, path, &answer);
+    assert_eq!(answer.error_code(), codes::PAYLOAD_TOO_LARGE);
+    // Requests through `oneshot` carry no address: one client, which has now used up its
+    // submissions of the window.
+    let limit = ServerConfig::default().survey.client_submissions_per_window;
+    let mut answer = submit(&app, &doc, &survey(json!({}))).await;
+    for _ in 0..limit {
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            break;
+        }
+        answer = submit(&app, &doc, &survey(json!({}))).await;
+    }
+    assert_eq!(answer.error_code(), codes::RATE_LIMITED);
+    let wait: u64 = header_text(&answer, header::RETRY_AFTER).parse().unwrap();
+    assert!((1..=3600).contains(&wait));
+
+    // A closed survey.
+    let (_dir, closed) = app_with(|c| {
+        c.survey.closes_at =
+            Some(chrono::DateTime::parse_from_rfc3339("2022-12-31T23:59:59+09:00").unwrap());
+    })
+    .await;
+    let answer = submit(&closed, &doc, &survey(json!({}))).await;
+    assert_eq!(answer.error_code(), codes::SURVEY_CLOSED);
 }

@@ -5,7 +5,8 @@ mod common;
 
 use chrono::{TimeZone, Utc};
 use cocoa_server::registration::{Accepted, NewKey, NumberDates, Rejection};
-use cocoa_server::store::{Claim, NewNumber, RegisterOutcome, StoreError};
+use cocoa_server::store::{Claim, NewNumber, RegisterOutcome, StoreError, SurveyWriter};
+use cocoa_server::survey::{AgeGroup, Commute, SurveyDayFlag, SurveyResponse};
 use common::Backend;
 use gaen::{DaysSinceOnset, IntervalNumber, ReportType, RollingPeriod, Tek};
 
@@ -508,5 +509,193 @@ async fn imported_keys_read_back_and_wait_for_export() {
         assert_eq!(back, keys, "{}", b.name);
         let groups = b.store.pending_groups(NOW).await.unwrap();
         assert_eq!(groups.iter().map(|g| g.keys).sum::<i64>(), 9000);
+    }
+}
+
+fn answer(i: u32, q1: Option<u8>, days: Option<Vec<(i64, bool)>>) -> SurveyResponse {
+    SurveyResponse {
+        id_hash: format!("{i:064x}"),
+        received_day: 19_316,
+        age_group: q1.map(|q| AgeGroup::new(q).unwrap()),
+        commute: Commute::new(2),
+        start_day: Some(18_500),
+        days: days.map(|d| {
+            d.into_iter()
+                .map(|(day, exposure_detected)| SurveyDayFlag {
+                    day,
+                    exposure_detected,
+                })
+                .collect()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn survey_answers_are_stored_once_and_read_back_exactly() {
+    for b in Backend::all().await {
+        let first = vec![
+            answer(3, Some(5), Some(vec![(19_089, false), (19_090, true)])),
+            answer(1, None, None),
+            SurveyResponse {
+                commute: None,
+                start_day: None,
+                ..answer(2, Some(9), Some(vec![]))
+            },
+        ];
+        assert_eq!(
+            b.store.insert_survey_responses(&first).await.unwrap(),
+            3,
+            "{}",
+            b.name
+        );
+        // A retry with one new answer, which is also repeated within the batch.
+        let second = vec![
+            first[0].clone(),
+            answer(4, Some(1), None),
+            answer(4, Some(1), None),
+        ];
+        assert_eq!(b.store.insert_survey_responses(&second).await.unwrap(), 1);
+        assert_eq!(b.store.insert_survey_responses(&[]).await.unwrap(), 0);
+        assert_eq!(b.store.count_survey_responses().await.unwrap(), 4);
+        let mut expected = vec![first[1].clone(), first[2].clone(), first[0].clone()];
+        expected.push(second[1].clone());
+        assert_eq!(
+            b.store.all_survey_responses().await.unwrap(),
+            expected,
+            "{}",
+            b.name
+        );
+        assert_eq!(b.store.delete_survey_responses().await.unwrap(), 4);
+        assert_eq!(b.store.count_survey_responses().await.unwrap(), 0);
+        assert_eq!(b.store.delete_survey_responses().await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn many_survey_answers_in_one_batch_span_statements() {
+    for b in Backend::all().await {
+        let batch: Vec<SurveyResponse> = (0..1234)
+            .map(|i| {
+                answer(
+                    i,
+                    Some(1 + (i % 9) as u8),
+                    Some(vec![(19_100 + i64::from(i), i % 2 == 0)]),
+                )
+            })
+            .collect();
+        assert_eq!(
+            b.store.insert_survey_responses(&batch).await.unwrap(),
+            1234,
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            b.store.all_survey_responses().await.unwrap(),
+            batch,
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_failing_survey_batch_stores_nothing_and_the_schema_refuses_what_the_rules_refuse() {
+    use sqlx::Connection;
+    for b in Backend::all().await {
+        b.break_survey_inserts_of_age_group_9().await;
+        let err = b
+            .store
+            .insert_survey_responses(&[answer(1, Some(1), None), answer(2, Some(9), None)])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Unavailable(_)),
+            "{}: {err}",
+            b.name
+        );
+        assert_eq!(
+            b.store.count_survey_responses().await.unwrap(),
+            0,
+            "{}",
+            b.name
+        );
+
+        b.store
+            .insert_survey_responses(&[answer(1, Some(1), None)])
+            .await
+            .unwrap();
+        let bad_days = if b.name == "sqlite" {
+            "UPDATE survey_responses SET days = X'010203'"
+        } else {
+            "UPDATE survey_responses SET days = decode('010203', 'hex')"
+        };
+        for broken in [
+            "UPDATE survey_responses SET q1 = 0",
+            "UPDATE survey_responses SET q1 = 10",
+            "UPDATE survey_responses SET q2 = 4",
+            "UPDATE survey_responses SET id_hash = 'abc'",
+            bad_days,
+        ] {
+            let refused = if b.name == "sqlite" {
+                let mut c = sqlx::SqliteConnection::connect(&b.url).await.unwrap();
+                sqlx::query(broken).execute(&mut c).await.is_err()
+            } else {
+                let mut c = sqlx::PgConnection::connect(&b.url).await.unwrap();
+                sqlx::query(broken).execute(&mut c).await.is_err()
+            };
+            assert!(refused, "{}: {broken}", b.name);
+        }
+        assert_eq!(
+            b.store.all_survey_responses().await.unwrap(),
+            [answer(1, Some(1), None)],
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_survey_writer_commits_concurrent_submissions_and_isolates_a_bad_one() {
+    for b in Backend::all().await {
+        let writer = SurveyWriter::start(b.store.clone());
+        let tasks: Vec<_> = (0..300u32)
+            .map(|i| {
+                let writer = writer.clone();
+                // Every tenth submission repeats the one before it: a retry.
+                let id = if i % 10 == 9 { i - 1 } else { i };
+                tokio::spawn(async move { writer.store(vec![answer(id, Some(1), None)]).await })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            b.store.count_survey_responses().await.unwrap(),
+            270,
+            "{}",
+            b.name
+        );
+        writer.store(Vec::new()).await.unwrap();
+
+        b.break_survey_inserts_of_age_group_9().await;
+        let tasks: Vec<_> = (1000..1100u32)
+            .map(|i| {
+                let writer = writer.clone();
+                let q1 = if i == 1050 { 9 } else { 2 };
+                tokio::spawn(
+                    async move { (i, writer.store(vec![answer(i, Some(q1), None)]).await) },
+                )
+            })
+            .collect();
+        for t in tasks {
+            let (i, result) = t.await.unwrap();
+            assert_eq!(result.is_err(), i == 1050, "{}: submission {i}", b.name);
+        }
+        assert_eq!(
+            b.store.count_survey_responses().await.unwrap(),
+            369,
+            "{}",
+            b.name
+        );
     }
 }

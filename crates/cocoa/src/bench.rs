@@ -50,6 +50,9 @@ pub enum BenchCommand {
     /// The phone's matching engine against a baseline of the reference matcher's design:
     /// keys per second, keys found, peak memory.
     Match(crate::bench_match::MatchBenchArgs),
+    /// End-of-use survey submissions (PUT /api/v1/event_log, 200 daily entries each):
+    /// throughput, latency percentiles, errors, and a count of the answers stored.
+    Survey(crate::bench_survey::SurveyBenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -87,6 +90,7 @@ pub fn run(command: BenchCommand) -> Result<(), Failure> {
         BenchCommand::Publish(args) => publish(args),
         BenchCommand::Export(args) => crate::bench_export::export(args),
         BenchCommand::Match(args) => crate::bench_match::run(args),
+        BenchCommand::Survey(args) => crate::bench_survey::run(args),
     }
 }
 
@@ -553,8 +557,8 @@ async fn worker(
 }
 
 /// A fresh PostgreSQL database for one run, on the server a URL names.
-struct BenchDatabase {
-    url: String,
+pub(crate) struct BenchDatabase {
+    pub(crate) url: String,
     admin_url: String,
     name: String,
 }
@@ -568,7 +572,7 @@ impl std::fmt::Debug for BenchDatabase {
 }
 
 impl BenchDatabase {
-    async fn create(admin_url: &str) -> Result<Self, Failure> {
+    pub(crate) async fn create(admin_url: &str) -> Result<Self, Failure> {
         let name = format!("cocoa_bench_{:016x}", rand::random::<u64>());
         let mut admin = sqlx::PgConnection::connect(admin_url)
             .await
@@ -586,7 +590,7 @@ impl BenchDatabase {
     }
 
     /// Drops the database (and any connection still open to it). A failure is only reported.
-    async fn drop_database(self) {
+    pub(crate) async fn drop_database(self) {
         let dropped = async {
             let mut admin = sqlx::PgConnection::connect(&self.admin_url).await?;
             sqlx::query(&format!(

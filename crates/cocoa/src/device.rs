@@ -95,10 +95,10 @@ enum DeviceCommand {
     Survey {
         /// Age group 1..=9 (1 = 14 or under, ..., 9 = 70 or over), or "none" for no answer.
         #[arg(long, value_name = "N|none", value_parser = parse_answer::<9>)]
-        age: Option<u8>,
+        age: Answer,
         /// Commuting 1..=3 (1 no, 2 without public transport, 3 with), or "none".
         #[arg(long, value_name = "N|none", value_parser = parse_answer::<3>)]
-        commute: Option<u8>,
+        commute: Answer,
         /// Also send the day use started (off by default).
         #[arg(long)]
         send_start_date: bool,
@@ -116,13 +116,17 @@ enum DeviceCommand {
     EndOfUse,
 }
 
+/// A survey answer: a code, or `None` for an explicit "no answer".
+#[derive(Debug, Clone, Copy)]
+struct Answer(Option<u8>);
+
 /// "none", or a number within 1..=MAX.
-fn parse_answer<const MAX: u8>(text: &str) -> Result<Option<u8>, String> {
+fn parse_answer<const MAX: u8>(text: &str) -> Result<Answer, String> {
     if text.eq_ignore_ascii_case("none") {
-        return Ok(None);
+        return Ok(Answer(None));
     }
     match text.parse::<u8>() {
-        Ok(n) if (1..=MAX).contains(&n) => Ok(Some(n)),
+        Ok(n) if (1..=MAX).contains(&n) => Ok(Answer(Some(n))),
         _ => Err(format!("expected 1..={MAX} or none")),
     }
 }
@@ -141,16 +145,18 @@ fn open(state: &Path) -> Result<Phone<SqliteStorage>, Failure> {
         return Err(Failure::new(INVALID, DeviceError::UseEnded));
     }
     std::fs::create_dir_all(state).usage_or_io(format!("creating {}", state.display()))?;
-    let storage = SqliteStorage::open(&state.join("phone.db")).usage_or_io(format!("opening {}", state.display()))?;
+    let storage = SqliteStorage::open(&state.join("phone.db"))
+        .usage_or_io(format!("opening {}", state.display()))?;
     Ok(Phone::new(storage))
 }
 
 /// Device errors: refusals and invalid input exit 1; network, storage and server trouble exit 2.
 fn fail(e: DeviceError) -> Failure {
     let code = match e {
-        DeviceError::Storage(_) | DeviceError::Network(_) | DeviceError::ServerStatus { .. } | DeviceError::ServerUnavailable { .. } => {
-            USAGE_OR_IO
-        }
+        DeviceError::Storage(_)
+        | DeviceError::Network(_)
+        | DeviceError::ServerStatus { .. }
+        | DeviceError::ServerUnavailable { .. } => USAGE_OR_IO,
         _ => INVALID,
     };
     Failure::new(code, e)
@@ -158,7 +164,10 @@ fn fail(e: DeviceError) -> Failure {
 
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl FnOnce(&T) -> String) {
     if json {
-        println!("{}", serde_json::to_string(value).expect("plain values serialise"));
+        println!(
+            "{}",
+            serde_json::to_string(value).expect("plain values serialise")
+        );
     } else {
         print!("{}", human(value));
     }
@@ -170,47 +179,103 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
     let http = ReqwestHttp::new();
     let mut phone = open(&args.state)?;
     match args.command {
-        DeviceCommand::Init { server, region, public_keys, tx_power } => {
+        DeviceCommand::Init {
+            server,
+            region,
+            public_keys,
+            tx_power,
+        } => {
             let server = server.trim_end_matches('/').to_owned();
             let public_keys_pem = if public_keys.is_empty() {
                 fetch_signing_keys(&http, &server)?
             } else {
                 public_keys
                     .iter()
-                    .map(|p| std::fs::read_to_string(p).usage_or_io(format!("reading {}", p.display())))
+                    .map(|p| {
+                        std::fs::read_to_string(p).usage_or_io(format!("reading {}", p.display()))
+                    })
                     .collect::<Result<Vec<_>, _>>()?
             };
-            let settings = PhoneSettings { server_url: server, region, public_keys_pem, tx_power_dbm: tx_power };
+            let settings = PhoneSettings {
+                server_url: server,
+                region,
+                public_keys_pem,
+                tx_power_dbm: tx_power,
+            };
             phone.configure(&settings).map_err(fail)?;
             phone.record_start_of_use(now).map_err(fail)?;
             phone.key_for(now, &mut rng).map_err(fail)?;
             let summary = serde_json::json!({"server": settings.server_url, "region": settings.region, "trusted_keys": settings.public_keys_pem.len()});
-            print(args.json, &summary, |s| format!("this phone uses {} (region {}), trusting {} signing key(s)\n", s["server"].as_str().unwrap_or(""), s["region"].as_str().unwrap_or(""), s["trusted_keys"]));
+            print(args.json, &summary, |s| {
+                format!(
+                    "this phone uses {} (region {}), trusting {} signing key(s)\n",
+                    s["server"].as_str().unwrap_or(""),
+                    s["region"].as_str().unwrap_or(""),
+                    s["trusted_keys"]
+                )
+            });
         }
         DeviceCommand::Advertise => {
             phone.prune(now).map_err(fail)?;
             let payload = phone.advertisement(now, &mut rng).map_err(fail)?;
             let hex: String = payload.iter().map(|b| format!("{b:02x}")).collect();
-            print(args.json, &serde_json::json!({"payload": hex}), |_| format!("{hex}\n"));
+            print(args.json, &serde_json::json!({"payload": hex}), |_| {
+                format!("{hex}\n")
+            });
         }
-        DeviceCommand::Observe { payload, rssi, at, previous_scan } => {
+        DeviceCommand::Observe {
+            payload,
+            rssi,
+            at,
+            previous_scan,
+        } => {
             let bytes = crate::keys::decode_hex(payload.trim()).invalid("the payload")?;
-            phone.observe(&bytes, rssi, at.timestamp(), previous_scan.map(|t| t.timestamp())).map_err(fail)?;
-            print(args.json, &serde_json::json!({"recorded": 1}), |_| "recorded 1 sighting\n".into());
+            phone
+                .observe(
+                    &bytes,
+                    rssi,
+                    at.timestamp(),
+                    previous_scan.map(|t| t.timestamp()),
+                )
+                .map_err(fail)?;
+            print(args.json, &serde_json::json!({"recorded": 1}), |_| {
+                "recorded 1 sighting\n".into()
+            });
         }
-        DeviceCommand::Meet { other, from, minutes, attenuation } => {
+        DeviceCommand::Meet {
+            other,
+            from,
+            minutes,
+            attenuation,
+        } => {
             if !other.join("phone.db").exists() {
-                return Err(Failure::new(USAGE_OR_IO, anyhow!("{} holds no phone (run init there first)", other.display())));
+                return Err(Failure::new(
+                    USAGE_OR_IO,
+                    anyhow!("{} holds no phone (run init there first)", other.display()),
+                ));
             }
             let mut other_phone = open(&other)?;
-            let n = phone.meet(&mut other_phone, from.timestamp(), minutes, attenuation, &mut rng).map_err(fail)?;
-            print(args.json, &serde_json::json!({"sightings": n}), |_| format!("recorded {n} sightings of {}\n", other.display()));
+            let n = phone
+                .meet(
+                    &mut other_phone,
+                    from.timestamp(),
+                    minutes,
+                    attenuation,
+                    &mut rng,
+                )
+                .map_err(fail)?;
+            print(args.json, &serde_json::json!({"sightings": n}), |_| {
+                format!("recorded {n} sightings of {}\n", other.display())
+            });
         }
         DeviceCommand::Check => {
             phone.prune(now).map_err(fail)?;
             let report = phone.check(now, &http).map_err(fail)?;
             print(args.json, &report, |r| {
-                let mut s = format!("{} new file(s), {} keys checked, {} matched\n", r.files_processed, r.keys_processed, r.matched_keys);
+                let mut s = format!(
+                    "{} new file(s), {} keys checked, {} matched\n",
+                    r.files_processed, r.keys_processed, r.matched_keys
+                );
                 for day in &r.new_high_risk_days {
                     s += &format!("NOTIFICATION: you may have been in contact with a person who tested positive on {day}\n");
                 }
@@ -239,42 +304,98 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
                     return "no contact with a person who tested positive was found\n".into();
                 }
                 days.iter()
-                    .map(|d| format!("{}  score {:.0} (max {:.0}), weighted {:.0} s{}\n", d.date, d.score_sum, d.maximum_score, d.weighted_duration_sum, if d.high_risk { "  HIGH RISK" } else { "" }))
+                    .map(|d| {
+                        format!(
+                            "{}  score {:.0} (max {:.0}), weighted {:.0} s{}\n",
+                            d.date,
+                            d.score_sum,
+                            d.maximum_score,
+                            d.weighted_duration_sum,
+                            if d.high_risk { "  HIGH RISK" } else { "" }
+                        )
+                    })
                     .collect()
             });
         }
-        DeviceCommand::Register { processing_number, symptom, date } => {
+        DeviceCommand::Register {
+            processing_number,
+            symptom,
+            date,
+        } => {
             let count = phone
-                .register(now, &http, processing_number.trim(), symptom == "yes", date, &mut rng)
+                .register(
+                    now,
+                    &http,
+                    processing_number.trim(),
+                    symptom == "yes",
+                    date,
+                    &mut rng,
+                )
                 .map_err(fail)?;
-            print(args.json, &serde_json::json!({"registered_keys": count}), |_| format!("registered {count} keys; thank you\n"));
+            print(
+                args.json,
+                &serde_json::json!({"registered_keys": count}),
+                |_| format!("registered {count} keys; thank you\n"),
+            );
         }
         DeviceCommand::SaveInfo { out } => {
             let data = phone.save_info().map_err(fail)?;
-            std::fs::write(&out, serde_json::to_vec_pretty(&data).expect("plain values serialise"))
-                .usage_or_io(format!("writing {}", out.display()))?;
-            print(args.json, &serde_json::json!({"written": out}), |_| format!("wrote {}\n", out.display()));
+            std::fs::write(
+                &out,
+                serde_json::to_vec_pretty(&data).expect("plain values serialise"),
+            )
+            .usage_or_io(format!("writing {}", out.display()))?;
+            print(args.json, &serde_json::json!({"written": out}), |_| {
+                format!("wrote {}\n", out.display())
+            });
         }
-        DeviceCommand::Survey { age, commute, send_start_date, send_exposure_data, dry_run, first_day } => {
-            let answer = cocoa_device::SurveyAnswer { age_group: age, commute, send_start_date, send_exposure_data };
+        DeviceCommand::Survey {
+            age,
+            commute,
+            send_start_date,
+            send_exposure_data,
+            dry_run,
+            first_day,
+        } => {
+            let answer = cocoa_device::SurveyAnswer {
+                age_group: age.0,
+                commute: commute.0,
+                send_start_date,
+                send_exposure_data,
+            };
             let first_day = cocoa_device::date_day(first_day);
             if dry_run {
-                let request = phone.survey_dry_run(now, &answer, first_day, &mut rng).map_err(fail)?;
-                println!("{}", serde_json::to_string_pretty(&request).expect("plain values serialise"));
+                let request = phone
+                    .survey_dry_run(now, &answer, first_day, &mut rng)
+                    .map_err(fail)?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&request).expect("plain values serialise")
+                );
                 return Ok(());
             }
-            phone.submit_survey(now, &http, &answer, first_day, &mut rng).map_err(fail)?;
+            phone
+                .submit_survey(now, &http, &answer, first_day, &mut rng)
+                .map_err(fail)?;
             finish_use(phone, &args.state)?;
-            print(args.json, &serde_json::json!({"sent": true, "use_ended": true}), |_| {
-                "thank you: your answer was sent, and everything this app kept on the phone has been deleted\n".into()
-            });
+            print(
+                args.json,
+                &serde_json::json!({"sent": true, "use_ended": true}),
+                |_| {
+                    "thank you: your answer was sent, and everything this app kept on the phone has been deleted\n".into()
+                },
+            );
         }
         DeviceCommand::EndOfUse => {
             phone.end_of_use().map_err(fail)?;
             finish_use(phone, &args.state)?;
-            print(args.json, &serde_json::json!({"sent": false, "use_ended": true}), |_| {
-                "use has ended: everything this app kept on the phone has been deleted\n".into()
-            });
+            print(
+                args.json,
+                &serde_json::json!({"sent": false, "use_ended": true}),
+                |_| {
+                    "use has ended: everything this app kept on the phone has been deleted\n".into()
+                },
+            );
         }
     }
     Ok(())
@@ -292,8 +413,11 @@ fn finish_use(phone: Phone<SqliteStorage>, state: &Path) -> Result<(), Failure> 
         }
         .usage_or_io(format!("deleting {}", path.display()))?;
     }
-    std::fs::write(state.join(USE_ENDED_MARKER), "use of this app has ended on this phone\n")
-        .usage_or_io("writing the end-of-use marker")
+    std::fs::write(
+        state.join(USE_ENDED_MARKER),
+        "use of this app has ended on this phone\n",
+    )
+    .usage_or_io("writing the end-of-use marker")
 }
 
 fn fetch_signing_keys(http: &ReqwestHttp, server: &str) -> Result<Vec<String>, Failure> {
@@ -301,12 +425,18 @@ fn fetch_signing_keys(http: &ReqwestHttp, server: &str) -> Result<Vec<String>, F
     let url = format!("{server}/api/v1/export-signing-keys");
     let response = http.get(&url).usage_or_io(format!("GET {url}"))?;
     if response.status != 200 {
-        return Err(Failure::new(USAGE_OR_IO, anyhow!("GET {url} answered HTTP {}", response.status)));
+        return Err(Failure::new(
+            USAGE_OR_IO,
+            anyhow!("GET {url} answered HTTP {}", response.status),
+        ));
     }
-    let keys: Vec<cocoa_api::SigningKeyInfo> =
-        serde_json::from_slice(&response.body).usage_or_io(format!("{url} did not answer a key list"))?;
+    let keys: Vec<cocoa_api::SigningKeyInfo> = serde_json::from_slice(&response.body)
+        .usage_or_io(format!("{url} did not answer a key list"))?;
     if keys.is_empty() {
-        return Err(Failure::new(USAGE_OR_IO, anyhow!("{url} lists no signing keys")));
+        return Err(Failure::new(
+            USAGE_OR_IO,
+            anyhow!("{url} lists no signing keys"),
+        ));
     }
     Ok(keys.into_iter().map(|k| k.public_key_pem).collect())
 }

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_export;
 mod bench_match;
+mod bench_survey;
 mod device;
 mod failure;
 mod key_json;

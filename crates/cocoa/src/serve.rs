@@ -98,7 +98,12 @@ pub fn load_config(args: &ServeArgs) -> Result<ServerConfig, Failure> {
 
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("COCOA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // Capped whatever COCOA_LOG says (tests/survey_privacy.rs): axum logs every accepted
+        // connection's address at TRACE, and sqlx every statement at DEBUG, whose timestamps
+        // would say when survey answers were stored.
+        .add_directive("axum::serve=debug".parse().expect("a valid directive"))
+        .add_directive("sqlx::query=info".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

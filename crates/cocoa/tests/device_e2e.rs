@@ -6,7 +6,7 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use cocoa_device::http::ReqwestHttp;
-use cocoa_device::{Http, MemoryStorage, Phone, PhoneSettings};
+use cocoa_device::{Http, MemoryStorage, Phone, PhoneSettings, Storage};
 use cocoa_server::{App, Clock, ManualClock, ServerConfig};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -53,7 +53,13 @@ impl Server {
             });
         });
         let base = ready_rx.recv().unwrap();
-        Self { base, clock, stop: Some(stop), thread: Some(thread), _dir: dir }
+        Self {
+            base,
+            clock,
+            stop: Some(stop),
+            thread: Some(thread),
+            _dir: dir,
+        }
     }
 }
 
@@ -69,8 +75,13 @@ impl Drop for Server {
 }
 
 fn phone(server: &Server, http: &ReqwestHttp) -> Phone<MemoryStorage> {
-    let keys: Vec<cocoa_api::SigningKeyInfo> =
-        serde_json::from_slice(&http.get(&format!("{}/api/v1/export-signing-keys", server.base)).unwrap().body).unwrap();
+    let keys: Vec<cocoa_api::SigningKeyInfo> = serde_json::from_slice(
+        &http
+            .get(&format!("{}/api/v1/export-signing-keys", server.base))
+            .unwrap()
+            .body,
+    )
+    .unwrap();
     let mut phone = Phone::new(MemoryStorage::default());
     phone
         .configure(&PhoneSettings {
@@ -79,6 +90,13 @@ fn phone(server: &Server, http: &ReqwestHttp) -> Phone<MemoryStorage> {
             public_keys_pem: keys.into_iter().map(|k| k.public_key_pem).collect(),
             tx_power_dbm: -10,
         })
+        .unwrap();
+    phone
+        .record_start_of_use(
+            Utc.with_ymd_and_hms(2026, 11, 1, 8, 0, 0)
+                .unwrap()
+                .timestamp(),
+        )
         .unwrap();
     phone
 }
@@ -90,11 +108,23 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
     let server = Server::start(meeting);
     let http = ReqwestHttp::new();
     let mut rng = StdRng::seed_from_u64(2026);
-    let (mut a, mut b, mut c) = (phone(&server, &http), phone(&server, &http), phone(&server, &http));
+    let (mut a, mut b, mut c) = (
+        phone(&server, &http),
+        phone(&server, &http),
+        phone(&server, &http),
+    );
 
     // The meetings.
-    assert!(b.meet(&mut a, meeting.timestamp(), 20, 50, &mut rng).unwrap() >= 4);
-    assert!(c.meet(&mut a, meeting.timestamp() + 3600, 5, 70, &mut rng).unwrap() >= 1);
+    assert!(
+        b.meet(&mut a, meeting.timestamp(), 20, 50, &mut rng)
+            .unwrap()
+            >= 4
+    );
+    assert!(
+        c.meet(&mut a, meeting.timestamp() + 3600, 5, 70, &mut rng)
+            .unwrap()
+            >= 1
+    );
 
     // Two days later A tests positive: the health centre issues a number, A registers.
     let later = meeting + Duration::days(2) + Duration::hours(1);
@@ -108,11 +138,26 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
         .unwrap();
     let number = &issued.processing_numbers[0].processing_number;
     let sent = a
-        .register(later.timestamp(), &http, number, true, meeting.date_naive(), &mut rng)
+        .register(
+            later.timestamp(),
+            &http,
+            number,
+            true,
+            meeting.date_naive(),
+            &mut rng,
+        )
         .unwrap();
     assert!(sent >= 2, "the meeting day's key and today's key");
     // A retry of the same registration answers success and stores nothing twice.
-    a.register(later.timestamp(), &http, number, true, meeting.date_naive(), &mut rng).unwrap();
+    a.register(
+        later.timestamp(),
+        &http,
+        number,
+        true,
+        meeting.date_naive(),
+        &mut rng,
+    )
+    .unwrap();
 
     // The server exports.
     let report: serde_json::Value = reqwest::blocking::Client::new()
@@ -133,7 +178,10 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
     assert_eq!(b_report.new_high_risk_days, vec![meeting_day.to_owned()]);
     let c_report = c.check(check_at, &http).unwrap();
     assert_eq!(c_report.matched_keys, 1, "C did see A's key...");
-    assert!(c_report.new_high_risk_days.is_empty(), "...but too briefly and too far to notify");
+    assert!(
+        c_report.new_high_risk_days.is_empty(),
+        "...but too briefly and too far to notify"
+    );
 
     // A second check raises nothing new.
     let again = b.check(check_at + 3600, &http).unwrap();
@@ -145,7 +193,11 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
     assert_eq!(history[0].date, meeting_day);
     assert!(history[0].high_risk);
     assert!(history[0].score_sum >= 1350.0);
-    assert!(!c.history(check_at, false).unwrap().iter().any(|d| d.high_risk));
+    assert!(!c
+        .history(check_at, false)
+        .unwrap()
+        .iter()
+        .any(|d| d.high_risk));
 
     // 15 more days: the history view no longer shows the day; save-info still has it.
     let much_later = check_at + 15 * 86_400;
@@ -155,6 +207,91 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
     let saved = b.save_info().unwrap();
     let days = saved["daily_summaries"].as_array().unwrap();
     assert_eq!(days.len(), 1);
-    assert_eq!(days[0]["DateMillisSinceEpoch"], meeting.date_naive().and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis());
+    assert_eq!(
+        days[0]["DateMillisSinceEpoch"],
+        meeting
+            .date_naive()
+            .and_hms_opt(0, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    );
     assert!(!saved["exposure_windows"].as_array().unwrap().is_empty());
+
+    // The end of the service: B answers the survey with both consents, C answers without them.
+    server
+        .clock
+        .set(chrono::DateTime::from_timestamp(much_later, 0).unwrap());
+    let first_day = cocoa_device::survey::DEFAULT_FIRST_DAY;
+    let with_data = cocoa_device::SurveyAnswer {
+        age_group: Some(5),
+        commute: Some(3),
+        send_start_date: true,
+        send_exposure_data: true,
+    };
+    b.submit_survey(much_later, &http, &with_data, first_day, &mut rng)
+        .unwrap();
+    let without = cocoa_device::SurveyAnswer {
+        age_group: None,
+        commute: Some(1),
+        ..Default::default()
+    };
+    c.submit_survey(much_later, &http, &without, first_day, &mut rng)
+        .unwrap();
+    for wiped in [&b, &c] {
+        let s = wiped.storage();
+        assert!(s.teks().unwrap().is_empty() && s.sightings().unwrap().is_empty());
+        assert!(
+            s.daily_summaries().unwrap().is_empty() && s.exposure_windows().unwrap().is_empty()
+        );
+        assert!(matches!(
+            wiped.settings(),
+            Err(cocoa_device::Error::NotInitialised)
+        ));
+    }
+    // What the server kept: B's exposure day flagged, C's answer without data; nothing else.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stored = runtime.block_on(async {
+        let url = format!("sqlite://{}", server._dir.path().join("cocoa.db").display());
+        let store = cocoa_server::store::SqliteStore::connect(&url)
+            .await
+            .unwrap();
+        cocoa_server::store::SurveyStore::all_survey_responses(&store)
+            .await
+            .unwrap()
+    });
+    assert_eq!(stored.len(), 2);
+    let from_b = stored
+        .iter()
+        .find(|r| r.days.is_some())
+        .expect("B's answer");
+    let meeting_day_number = meeting.timestamp().div_euclid(86_400);
+    assert_eq!(
+        from_b
+            .days
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|d| (d.day, d.exposure_detected))
+            .collect::<Vec<_>>(),
+        vec![(meeting_day_number, true)]
+    );
+    assert_eq!(from_b.age_group.map(|a| a.get()), Some(5));
+    assert_eq!(
+        from_b.start_day,
+        Some(
+            Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0)
+                .unwrap()
+                .timestamp()
+                / 86_400
+        )
+    );
+    let from_c = stored
+        .iter()
+        .find(|r| r.days.is_none())
+        .expect("C's answer");
+    assert_eq!((from_c.age_group, from_c.start_day), (None, None));
 }

@@ -15,20 +15,37 @@ pub struct FakeHttp {
 
 impl FakeHttp {
     pub fn answer(&self, url: &str, status: u16, body: impl Into<Vec<u8>>) {
-        self.answers.borrow_mut().insert(url.to_owned(), Ok(Response { status, body: body.into(), retry_after: Some(30) }));
+        self.answers.borrow_mut().insert(
+            url.to_owned(),
+            Ok(Response {
+                status,
+                body: body.into(),
+                retry_after: Some(30),
+            }),
+        );
     }
     pub fn fail(&self, url: &str) {
-        self.answers.borrow_mut().insert(url.to_owned(), Err(NetworkError("connection refused".into())));
+        self.answers.borrow_mut().insert(
+            url.to_owned(),
+            Err(NetworkError("connection refused".into())),
+        );
     }
 }
 
 impl Http for FakeHttp {
     fn get(&self, url: &str) -> Result<Response, NetworkError> {
-        self.answers.borrow().get(url).cloned().unwrap_or(Ok(Response { status: 404, body: vec![], retry_after: None }))
+        self.answers
+            .borrow()
+            .get(url)
+            .cloned()
+            .unwrap_or(Ok(Response {
+                status: 404,
+                body: vec![],
+                retry_after: None,
+            }))
     }
     fn put_json(&self, url: &str, body: &[u8]) -> Result<Response, NetworkError> {
         self.sent.borrow_mut().push((url.to_owned(), body.to_vec()));
         self.get(url)
     }
 }
-

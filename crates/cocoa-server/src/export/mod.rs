@@ -73,6 +73,8 @@ pub struct CleanupReport {
     pub files: u64,
     pub orphan_blobs: u64,
     pub numbers: u64,
+    /// Survey answers deleted because their deletion date has come.
+    pub survey_responses: u64,
 }
 
 /// The configuration files phones download, as published bytes.
@@ -385,7 +387,8 @@ impl Exporter {
     }
 
     /// Retention: deletes keys and files past their periods (unlisting files before their zips
-    /// go), zips no record knows (left by a crash), and old processing numbers.
+    /// go), zips no record knows (left by a crash), old processing numbers, and, from the
+    /// survey's deletion date on (00:00 UTC), every survey answer.
     pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
         let now = self.clock.now().timestamp();
         if !self
@@ -403,12 +406,19 @@ impl Exporter {
             tracing::warn!(error = %e, "could not release the export lease; it expires by itself");
         }
         let report = result?;
-        if report.keys + report.files + report.orphan_blobs + report.numbers > 0 {
+        if report.keys
+            + report.files
+            + report.orphan_blobs
+            + report.numbers
+            + report.survey_responses
+            > 0
+        {
             tracing::info!(
                 keys = report.keys,
                 files = report.files,
                 orphans = report.orphan_blobs,
                 numbers = report.numbers,
+                survey_responses = report.survey_responses,
                 "retention deleted"
             );
         }
@@ -447,6 +457,10 @@ impl Exporter {
         }
         let grace = i64::from(self.config.numbers.grace_period_hours) * 3600;
         report.numbers = self.store.purge_numbers(now - grace).await?;
+        let deletion = crate::registration::epoch_day(self.config.survey.deletion_date());
+        if now.div_euclid(86_400) >= deletion {
+            report.survey_responses = self.store.delete_survey_responses().await?;
+        }
         Ok(report)
     }
 }

@@ -8,6 +8,7 @@ mod error;
 mod export;
 mod numbers;
 mod ratelimit;
+mod survey;
 
 pub use chaff::LatencySamples;
 pub use error::ApiError;
@@ -80,6 +81,9 @@ pub struct AppState {
     pub blobs: Arc<dyn crate::blob::BlobStore>,
     /// The export and retention jobs.
     pub exporter: crate::export::Exporter,
+    /// The survey's own limit on submissions per client, and its group-commit writer.
+    pub survey_limiter: RateLimiter,
+    pub survey_writer: crate::store::SurveyWriter,
 }
 
 impl fmt::Debug for AppState {
@@ -92,6 +96,9 @@ impl fmt::Debug for AppState {
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
+    // Added after the layers (see below), so it carries its own 405: the router's
+    // `method_not_allowed_fallback` covers only the routes added before it.
+    let event_log = put(survey::event_log).fallback(method_not_allowed);
     Router::new()
         .route("/api/v1/processing-numbers", post(numbers::issue))
         .route("/api/v2/diagnosis", put(diagnosis::v2))
@@ -107,6 +114,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Bodies are read with our own limit so that the 413 answer has our JSON shape.
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::trace::TraceLayer::new_for_http())
+        // After the trace layer: a request log line would give the exact time of a survey answer.
+        .route("/api/v1/event_log", event_log)
         .with_state(state)
 }
 

@@ -1,4 +1,5 @@
-//! Limits on failed processing-number attempts, per client and overall, in fixed windows.
+//! Limits on failed processing-number attempts (and on survey submissions), per client and
+//! overall, in fixed windows.
 //!
 //! A client is keyed by an HMAC of its address under a key drawn at start-up and never stored:
 //! the map holds no address, and nothing here is logged or persisted.
@@ -76,6 +77,21 @@ impl RateLimiter {
         Ok(())
     }
 
+    /// Checks and counts one attempt in one step, for limits on every attempt rather than on
+    /// failures (survey submissions): `Err(seconds to wait)`, not counted, when over the limit.
+    pub fn admit(&self, client: ClientTag, now: i64) -> Result<(), u64> {
+        let mut guard = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        let window = &mut *guard;
+        self.roll(window, now);
+        let count = window.clients.entry(client).or_default();
+        if *count >= self.client_limit || window.global >= self.global_limit {
+            return Err((window.start + self.window_seconds - now).max(1) as u64);
+        }
+        *count += 1;
+        window.global = window.global.saturating_add(1);
+        Ok(())
+    }
+
     /// Counts one failed attempt.
     pub fn failed(&self, client: ClientTag, now: i64) {
         let mut window = self.window.lock().unwrap_or_else(|e| e.into_inner());
@@ -104,6 +120,18 @@ mod tests {
         // Three failures in all: the global limit now stops everyone.
         assert!(limiter.check(limiter.tag(None), 12).is_err());
         assert!(limiter.check(a, 60).is_ok());
+    }
+
+    #[test]
+    fn admit_counts_every_attempt_up_to_the_limit() {
+        let limiter = RateLimiter::new([2; 32], 60, 2, u32::MAX);
+        let a = limiter.tag(Some("192.0.2.1".parse().unwrap()));
+        let b = limiter.tag(Some("192.0.2.2".parse().unwrap()));
+        assert_eq!(limiter.admit(a, 0), Ok(()));
+        assert_eq!(limiter.admit(a, 1), Ok(()));
+        assert_eq!(limiter.admit(a, 2), Err(58));
+        assert_eq!(limiter.admit(b, 2), Ok(()));
+        assert_eq!(limiter.admit(a, 60), Ok(()));
     }
 
     #[test]

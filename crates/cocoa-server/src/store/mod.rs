@@ -7,10 +7,14 @@
 
 mod export_sql;
 mod sql;
+mod survey_commit;
+mod survey_sql;
 
 pub use sql::{PostgresStore, SqliteStore};
+pub use survey_commit::SurveyWriter;
 
 use crate::registration::{Accepted, NewKey, NumberDates, Rejection};
+use crate::survey::SurveyResponse;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -57,7 +61,7 @@ pub struct StoredKey {
 }
 
 /// The storage failed: the request may be retried.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a processing number with the same HMAC already exists")]
     DuplicateNumber,
@@ -174,9 +178,30 @@ pub trait ExportStore: Send + Sync + 'static {
     async fn import_keys(&self, keys: &[NewKey]) -> Result<(), StoreError>;
 }
 
+/// The end-of-use survey's answers (see `crate::survey` for what one holds). Nothing here knows
+/// a device, an address or a moment finer than a day.
+#[async_trait]
+pub trait SurveyStore: Send + Sync + 'static {
+    /// Stores answers in one transaction; an answer whose `id_hash` is stored already (a retry)
+    /// is skipped. Returns how many were new.
+    async fn insert_survey_responses(
+        &self,
+        responses: &[SurveyResponse],
+    ) -> Result<u64, StoreError>;
+
+    /// How many answers are stored.
+    async fn count_survey_responses(&self) -> Result<u64, StoreError>;
+
+    /// Every stored answer, by `id_hash` (for tests and the analysis).
+    async fn all_survey_responses(&self) -> Result<Vec<SurveyResponse>, StoreError>;
+
+    /// Deletes every answer (retention). Returns how many.
+    async fn delete_survey_responses(&self) -> Result<u64, StoreError>;
+}
+
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: ExportStore + Send + Sync + 'static {
+pub trait Store: ExportStore + SurveyStore + Send + Sync + 'static {
     /// Whether the database answers.
     async fn health(&self) -> Result<(), StoreError>;
 

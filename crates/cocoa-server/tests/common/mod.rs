@@ -65,7 +65,8 @@ impl Backend {
         all
     }
 
-    async fn execute(&self, statements: &[&str]) {
+    /// Runs statements on a connection of its own (to break or inspect the database).
+    pub async fn execute(&self, statements: &[&str]) {
         if self.name == "sqlite" {
             let mut c = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
             for s in statements {
@@ -93,6 +94,27 @@ impl Backend {
                  BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
                 "CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
                  FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+            ])
+            .await;
+        }
+    }
+
+    /// Makes inserting a survey answer with `q1 = 9` fail inside the database: one poisoned
+    /// answer among good ones.
+    pub async fn break_survey_inserts_of_age_group_9(&self) {
+        if self.name == "sqlite" {
+            self.execute(&[
+                "CREATE TRIGGER injected_survey_failure BEFORE INSERT ON survey_responses \
+                 WHEN NEW.q1 = 9 BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+            ])
+            .await;
+        } else {
+            self.execute(&[
+                "CREATE FUNCTION injected_survey_failure() RETURNS trigger AS $$ \
+                 BEGIN IF NEW.q1 = 9 THEN RAISE EXCEPTION 'injected failure'; END IF; \
+                 RETURN NEW; END $$ LANGUAGE plpgsql",
+                "CREATE TRIGGER injected_survey_failure BEFORE INSERT ON survey_responses \
+                 FOR EACH ROW EXECUTE FUNCTION injected_survey_failure()",
             ])
             .await;
         }

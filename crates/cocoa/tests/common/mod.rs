@@ -55,4 +55,3 @@ pub fn start(data_dir: &std::path::Path) -> (Running, String) {
         seen.push(line);
     }
 }
-
