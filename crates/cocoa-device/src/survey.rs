@@ -19,7 +19,7 @@ use rand::{CryptoRng, RngCore};
 /// The survey's first day (COCOA: 2022-04-07), as days since the epoch.
 pub const DEFAULT_FIRST_DAY: i64 = 19_089;
 
-const SURVEY_ATTEMPT: &str = "survey_idempotency_key";
+const SURVEY_ATTEMPT: &str = "survey_pending_request";
 const STARTED_ON: &str = "started_on";
 
 /// What the user chose. `None` for a question is an explicit "no answer".
@@ -108,31 +108,33 @@ impl<S: Storage> Phone<S> {
         })
     }
 
-    /// The exact request a submission sends (with the answer's idempotency key, created if this
-    /// answer has none yet and `keep_key`; a dry run passes `false` and changes nothing).
+    /// The exact request a submission sends. A retry of the same answer sends the very same
+    /// request (key, day and content), even on a later day, so the server stores it once; a
+    /// changed answer is a new answer with a new idempotency key. With `keep` false (a dry run)
+    /// nothing is stored.
     fn survey_request(
         &mut self,
         now: i64,
         answer: &SurveyAnswer,
         first_day: i64,
         rng: &mut (impl RngCore + CryptoRng),
-        keep_key: bool,
+        keep: bool,
     ) -> Result<EventLogRequest, Error> {
-        let content = self.survey_content(answer, first_day)?;
-        let key = match self.storage().setting(SURVEY_ATTEMPT)? {
-            Some(key) if !key.is_empty() => key,
-            _ => {
-                let mut bytes = [0u8; 16];
-                rng.fill_bytes(&mut bytes);
-                let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-                if keep_key {
-                    self.storage_mut().set_setting(SURVEY_ATTEMPT, &key)?;
-                }
-                key
+        let content = serde_json::to_value(self.survey_content(answer, first_day)?)
+            .expect("plain values serialise");
+        let pending: Option<EventLogRequest> = self
+            .storage()
+            .setting(SURVEY_ATTEMPT)?
+            .and_then(|json| serde_json::from_str(&json).ok());
+        if let Some(request) = pending {
+            if request.event_logs.first().map(|e| &e.content) == Some(&content) {
+                return Ok(request);
             }
-        };
-        Ok(EventLogRequest {
-            idempotency_key: key,
+        }
+        let mut bytes = [0u8; 16];
+        rng.fill_bytes(&mut bytes);
+        let request = EventLogRequest {
+            idempotency_key: bytes.iter().map(|b| format!("{b:02x}")).collect(),
             // Nothing that identifies the device: no platform, package or attestation.
             platform: None,
             app_package_name: None,
@@ -143,9 +145,14 @@ impl<S: Storage> Phone<S> {
                 epoch: now - now.rem_euclid(86_400),
                 kind: cocoa_api::survey::SURVEY_TYPE.into(),
                 subtype: cocoa_api::survey::SURVEY_TYPE.into(),
-                content: serde_json::to_value(&content).expect("plain values serialise"),
+                content,
             }],
-        })
+        };
+        if keep {
+            let json = serde_json::to_string(&request).expect("plain values serialise");
+            self.storage_mut().set_setting(SURVEY_ATTEMPT, &json)?;
+        }
+        Ok(request)
     }
 
     /// What a submission would send, without sending it or changing anything.

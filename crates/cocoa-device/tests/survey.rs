@@ -220,6 +220,32 @@ fn p_content_before() -> cocoa_api::SurveyContent {
 }
 
 #[test]
+fn a_changed_answer_is_a_new_answer() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let mut p = phone();
+    let http = FakeHttp::default();
+    http.answer(&format!("{SERVER}/api/v1/event_log"), 503, "");
+    let first = SurveyAnswer {
+        age_group: Some(4),
+        ..Default::default()
+    };
+    let _ = p.submit_survey(NOW, &http, &first, FIRST_DAY, &mut rng);
+    let second = SurveyAnswer {
+        age_group: Some(5),
+        ..Default::default()
+    };
+    let _ = p.submit_survey(NOW, &http, &second, FIRST_DAY, &mut rng);
+    let bodies: Vec<serde_json::Value> = http
+        .sent
+        .borrow()
+        .iter()
+        .map(|(_, b)| serde_json::from_slice(b).unwrap())
+        .collect();
+    assert_ne!(bodies[0]["idempotencyKey"], bodies[1]["idempotencyKey"]);
+    assert_eq!(bodies[1]["eventLogs"][0]["content"]["q1"], 5);
+}
+
+#[test]
 fn skipping_the_survey_ends_use_too() {
     let mut p = phone();
     p.end_of_use().unwrap();

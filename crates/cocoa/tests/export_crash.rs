@@ -180,7 +180,8 @@ fn an_export_aborted_after_three_uploads_is_completed_by_the_next_run() {
         !out.status.success(),
         "the fault must have stopped the process"
     );
-    // Three zips were written, none is listed: nothing is half-published.
+    // Three zips were written (a fourth may have landed alongside the third, two files being
+    // built at once), none is listed: nothing is half-published.
     let zips = std::fs::read_dir(data.join("blobs/c19r/440"))
         .unwrap()
         .filter(|e| {
@@ -190,11 +191,14 @@ fn an_export_aborted_after_three_uploads_is_completed_by_the_next_run() {
                 .extension()
                 .is_some_and(|x| x == "zip")
         });
-    assert_eq!(zips.count(), 3);
+    assert!((3..=4).contains(&zips.count()));
     assert_eq!(listed_files(&data).unwrap_or(0), 0);
 
     let report = export_after_crash(&data);
-    assert_eq!(report["recovered_files"], 3, "{report}");
+    // Two files are planned at a time: the abort may also have left a fourth planned (recorded,
+    // not yet written). Every planned file is completed.
+    let recovered = report["recovered_files"].as_u64().unwrap();
+    assert!((3..=4).contains(&recovered), "{report}");
     assert_eq!(listed_files(&data), Some(14));
     let seen = published(&data);
     for k in &keys {
