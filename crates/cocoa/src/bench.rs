@@ -355,6 +355,7 @@ async fn drive(
                 url.clone(),
                 queue.clone(),
                 bar.clone(),
+                reqwest::StatusCode::NO_CONTENT,
             ))
         })
         .collect();
@@ -509,19 +510,22 @@ fn registration_body(
     serde_json::to_vec(&request)
 }
 
+/// What one load worker measured.
 #[derive(Debug, Default)]
-struct WorkerResult {
-    latencies: Vec<Duration>,
-    errors: BTreeMap<String, u64>,
-    first_error: Option<String>,
+pub(crate) struct WorkerResult {
+    pub(crate) latencies: Vec<Duration>,
+    pub(crate) errors: BTreeMap<String, u64>,
+    pub(crate) first_error: Option<String>,
 }
 
-/// Sends bodies from the shared queue one after another until it is empty.
-async fn worker(
+/// Sends bodies from the shared queue (PUT, JSON) one after another until it is empty; an
+/// answer other than `success` counts as an error.
+pub(crate) async fn worker(
     http: reqwest::Client,
     url: String,
     queue: Arc<Mutex<std::vec::IntoIter<Vec<u8>>>>,
     bar: ProgressBar,
+    success: reqwest::StatusCode,
 ) -> WorkerResult {
     let mut out = WorkerResult::default();
     loop {
@@ -539,7 +543,7 @@ async fn worker(
                 let status = response.status();
                 let text = response.text().await;
                 match text {
-                    Ok(_) if status == reqwest::StatusCode::NO_CONTENT => None,
+                    Ok(_) if status == success => None,
                     Ok(text) => Some((status.as_u16().to_string(), format!("{status}: {text}"))),
                     Err(e) => Some(("transport".to_owned(), format!("reading the answer: {e}"))),
                 }
@@ -583,7 +587,7 @@ impl BenchDatabase {
             .usage_or_io("creating the benchmark database")?;
         let _ = admin.close().await;
         Ok(Self {
-            url: with_database(admin_url, &name),
+            url: cocoa_server::testing::with_database(admin_url, &name),
             admin_url: admin_url.to_owned(),
             name,
         })
@@ -610,22 +614,6 @@ impl BenchDatabase {
     }
 }
 
-/// The same server URL naming another database.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url
-        .split_once('?')
-        .map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let base = match base[scheme_end..].find('/') {
-        Some(slash) => &base[..scheme_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{base}/{name}?{q}"),
-        None => format!("{base}/{name}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,17 +633,5 @@ mod tests {
         assert_eq!(distinct.len(), 14);
         let padding = r.padding.unwrap().len();
         assert!((1024..=2047).contains(&padding), "{padding}");
-    }
-
-    #[test]
-    fn database_urls_are_rewritten() {
-        assert_eq!(
-            with_database("postgres://u@h:5432/postgres", "x"),
-            "postgres://u@h:5432/x"
-        );
-        assert_eq!(
-            with_database("postgres://u@h?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
     }
 }

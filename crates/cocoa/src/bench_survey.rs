@@ -257,7 +257,15 @@ async fn drive(args: &SurveyBenchArgs, base: &str, backend: &str) -> Result<Repo
     let queue = Arc::new(Mutex::new(bodies.into_iter()));
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
-        .map(|_| tokio::spawn(worker(http.clone(), url.clone(), queue.clone())))
+        .map(|_| {
+            tokio::spawn(crate::bench::worker(
+                http.clone(),
+                url.clone(),
+                queue.clone(),
+                indicatif::ProgressBar::hidden(),
+                reqwest::StatusCode::CREATED,
+            ))
+        })
         .collect();
     let mut latencies = Vec::with_capacity(n);
     let mut errors_by_status = BTreeMap::new();
@@ -299,50 +307,6 @@ async fn drive(args: &SurveyBenchArgs, base: &str, backend: &str) -> Result<Repo
         first_error,
         stored: 0,
     })
-}
-
-#[derive(Debug, Default)]
-struct WorkerResult {
-    latencies: Vec<Duration>,
-    errors: BTreeMap<String, u64>,
-    first_error: Option<String>,
-}
-
-/// Sends bodies from the shared queue one after another until it is empty.
-async fn worker(
-    http: reqwest::Client,
-    url: String,
-    queue: Arc<Mutex<std::vec::IntoIter<Vec<u8>>>>,
-) -> WorkerResult {
-    let mut out = WorkerResult::default();
-    loop {
-        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
-        let Some(body) = next else { break };
-        let sent = Instant::now();
-        let answer = http
-            .put(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await;
-        let failure = match answer {
-            Ok(response) => {
-                let status = response.status();
-                match response.text().await {
-                    Ok(_) if status == reqwest::StatusCode::CREATED => None,
-                    Ok(text) => Some((status.as_u16().to_string(), format!("{status}: {text}"))),
-                    Err(e) => Some(("transport".to_owned(), format!("reading the answer: {e}"))),
-                }
-            }
-            Err(e) => Some(("transport".to_owned(), format!("{e:#}"))),
-        };
-        out.latencies.push(sent.elapsed());
-        if let Some((kind, message)) = failure {
-            *out.errors.entry(kind).or_insert(0) += 1;
-            out.first_error.get_or_insert(message);
-        }
-    }
-    out
 }
 
 #[cfg(test)]
