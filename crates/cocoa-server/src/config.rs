@@ -133,9 +133,11 @@ pub struct SurveyConfig {
     #[serde(deserialize_with = "date")]
     pub first_day: NaiveDate,
     /// When the final review report was published (`YYYY-MM-DD`); answers are kept two years
-    /// after it (COCOA's: 2023-02-17).
-    #[serde(deserialize_with = "date")]
-    pub final_report_date: NaiveDate,
+    /// after it (COCOA's: 2023-02-17). Unset (the default) means no deletion is scheduled yet:
+    /// a deployment sets it once the report date is known. (Defaulting to COCOA's date would
+    /// put the deletion date in the past and delete every new answer within minutes.)
+    #[serde(deserialize_with = "optional_date")]
+    pub final_report_date: Option<NaiveDate>,
     /// Overrides the deletion date (`YYYY-MM-DD`): from 00:00 UTC of this day, the cleanup job
     /// deletes every stored answer.
     #[serde(deserialize_with = "optional_date")]
@@ -154,7 +156,7 @@ impl Default for SurveyConfig {
             opens_at: None,
             closes_at: None,
             first_day: NaiveDate::from_ymd_opt(2022, 4, 7).expect("a date"),
-            final_report_date: NaiveDate::from_ymd_opt(2023, 2, 17).expect("a date"),
+            final_report_date: None,
             delete_on: None,
             client_submissions_per_window: 20,
             window_seconds: 3600,
@@ -164,12 +166,13 @@ impl Default for SurveyConfig {
 
 impl SurveyConfig {
     /// The day from which every stored answer is deleted: `delete_on`, or two years after the
-    /// final report.
-    pub fn deletion_date(&self) -> NaiveDate {
-        self.delete_on.unwrap_or_else(|| {
-            self.final_report_date
-                .checked_add_months(Months::new(24))
-                .unwrap_or(NaiveDate::MAX)
+    /// final report; `None` while neither is configured.
+    pub fn deletion_date(&self) -> Option<NaiveDate> {
+        self.delete_on.or_else(|| {
+            self.final_report_date.map(|d| {
+                d.checked_add_months(Months::new(24))
+                    .unwrap_or(NaiveDate::MAX)
+            })
         })
     }
 
@@ -479,7 +482,14 @@ mod tests {
         assert!(c.survey.is_open(Utc::now()));
         assert_eq!(
             c.survey.deletion_date(),
-            NaiveDate::from_ymd_opt(2025, 2, 17).unwrap()
+            None,
+            "nothing scheduled until configured"
+        );
+        let cocoa =
+            ServerConfig::from_toml("[survey]\nfinal_report_date = \"2023-02-17\"\n").unwrap();
+        assert_eq!(
+            cocoa.survey.deletion_date(),
+            NaiveDate::from_ymd_opt(2025, 2, 17)
         );
         let c = ServerConfig::from_toml(
             "[survey]\nopens_at = \"2022-11-17T00:00:00+09:00\"\n\
@@ -496,12 +506,12 @@ mod tests {
         // Two years after 29 February is the end of February.
         assert_eq!(
             c.survey.deletion_date(),
-            NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()
+            NaiveDate::from_ymd_opt(2026, 2, 28)
         );
         let c = ServerConfig::from_toml("[survey]\ndelete_on = \"2030-01-02\"\n").unwrap();
         assert_eq!(
             c.survey.deletion_date(),
-            NaiveDate::from_ymd_opt(2030, 1, 2).unwrap()
+            NaiveDate::from_ymd_opt(2030, 1, 2)
         );
         for bad in [
             "[survey]\nopens_at = \"2022-11-17\"",

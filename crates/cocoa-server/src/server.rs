@@ -233,7 +233,12 @@ impl App {
 /// Answers taken on or after the deletion date are deleted by the next cleanup: say so once.
 fn warn_if_survey_outlives_retention(config: &ServerConfig, now: chrono::DateTime<chrono::Utc>) {
     let survey = &config.survey;
-    let deletion = survey.deletion_date();
+    let Some(deletion) = survey.deletion_date() else {
+        tracing::warn!(
+            "no deletion date for survey answers is configured: set survey.final_report_date (answers are kept two years after it) or survey.delete_on"
+        );
+        return;
+    };
     let open_after_deletion = survey
         .closes_at
         .is_none_or(|t| t.with_timezone(&chrono::Utc).date_naive() >= deletion);

@@ -759,7 +759,7 @@ async fn retention_deletes_every_answer_on_the_deletion_date() {
     ] {
         for backend in Backend::all().await {
             let f = Fixture::with(backend, |c| {
-                c.survey.final_report_date = NaiveDate::from_ymd_opt(2023, 2, 17).unwrap();
+                c.survey.final_report_date = NaiveDate::from_ymd_opt(2023, 2, 17);
                 c.survey.delete_on = delete_on;
             })
             .await;

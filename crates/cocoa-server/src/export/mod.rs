@@ -457,9 +457,10 @@ impl Exporter {
         }
         let grace = i64::from(self.config.numbers.grace_period_hours) * 3600;
         report.numbers = self.store.purge_numbers(now - grace).await?;
-        let deletion = crate::registration::epoch_day(self.config.survey.deletion_date());
-        if now.div_euclid(86_400) >= deletion {
-            report.survey_responses = self.store.delete_survey_responses().await?;
+        if let Some(deletion) = self.config.survey.deletion_date() {
+            if now.div_euclid(86_400) >= crate::registration::epoch_day(deletion) {
+                report.survey_responses = self.store.delete_survey_responses().await?;
+            }
         }
         Ok(report)
     }
