@@ -120,13 +120,14 @@ struct Report {
     keys_stored: Option<KeysStored>,
 }
 
+/// Latency percentiles of a load run, in milliseconds.
 #[derive(Debug, Serialize)]
-struct Latency {
-    mean: f64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
+pub(crate) struct Latency {
+    pub(crate) mean: f64,
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) max: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -317,13 +318,7 @@ async fn drive(
     server: &'static str,
 ) -> Result<Report, Failure> {
     let n = args.registrations as usize;
-    let concurrency = args.concurrency as usize;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .usage_or_io("building the HTTP client")?;
+    let http = load_client(args.concurrency)?;
 
     let issuing = Instant::now();
     let numbers =
@@ -345,48 +340,17 @@ async fn drive(
     let body_bytes_mean = (bodies.iter().map(Vec::len).sum::<usize>() / n.max(1)) as u64;
 
     let url = format!("{base}/api/v2/diagnosis");
-    let queue = Arc::new(Mutex::new(bodies.into_iter()));
     let bar = progress(args, n, "registering");
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            tokio::spawn(worker(
-                http.clone(),
-                url.clone(),
-                queue.clone(),
-                bar.clone(),
-                reqwest::StatusCode::NO_CONTENT,
-            ))
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(n);
-    let mut errors_by_status = BTreeMap::new();
-    let mut first_error = None;
-    for w in workers {
-        let done = w.await.usage_or_io("a benchmark task panicked")?;
-        latencies.extend(done.latencies);
-        for (status, count) in done.errors {
-            *errors_by_status.entry(status).or_insert(0) += count;
-        }
-        first_error = first_error.or(done.first_error);
-    }
-    let elapsed = started.elapsed();
-    bar.finish_and_clear();
-
-    latencies.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |p: f64| {
-        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        ms(latencies[rank - 1])
-    };
-    let mean = latencies.iter().map(|d| ms(*d)).sum::<f64>() / latencies.len() as f64;
-    let latency_ms = Latency {
-        mean,
-        p50: at(0.50),
-        p90: at(0.90),
-        p99: at(0.99),
-        max: at(1.0),
-    };
+    let load = fire(
+        &http,
+        &url,
+        bodies,
+        args.concurrency,
+        bar,
+        reqwest::StatusCode::NO_CONTENT,
+    )
+    .await?;
+    let elapsed = load.elapsed;
     Ok(Report {
         backend: backend.to_owned(),
         server,
@@ -397,10 +361,10 @@ async fn drive(
         body_bytes_mean,
         elapsed_seconds: elapsed.as_secs_f64(),
         registrations_per_second: n as f64 / elapsed.as_secs_f64(),
-        latency_ms,
-        errors: errors_by_status.values().sum(),
-        errors_by_status,
-        first_error,
+        latency_ms: load.latency_ms,
+        errors: load.errors_by_status.values().sum(),
+        errors_by_status: load.errors_by_status,
+        first_error: load.first_error,
         keys_stored: None,
     })
 }
@@ -510,17 +474,96 @@ fn registration_body(
     serde_json::to_vec(&request)
 }
 
+/// An HTTP/1.1 keep-alive client for `concurrency` requests in flight.
+pub(crate) fn load_client(concurrency: u32) -> Result<reqwest::Client, Failure> {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .usage_or_io("building the HTTP client")
+}
+
+/// What firing a queue of requests measured.
+pub(crate) struct Load {
+    /// From the first request sent to the last answer read.
+    pub(crate) elapsed: Duration,
+    pub(crate) latency_ms: Latency,
+    /// Unexpected answers by status code, and transport failures as "transport".
+    pub(crate) errors_by_status: BTreeMap<String, u64>,
+    pub(crate) first_error: Option<String>,
+}
+
+/// PUTs every body to `url` with `concurrency` requests in flight, and measures the answers
+/// (anything but `success` is an error).
+pub(crate) async fn fire(
+    http: &reqwest::Client,
+    url: &str,
+    bodies: Vec<Vec<u8>>,
+    concurrency: u32,
+    bar: ProgressBar,
+    success: reqwest::StatusCode,
+) -> Result<Load, Failure> {
+    let n = bodies.len();
+    let queue = Arc::new(Mutex::new(bodies.into_iter()));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            tokio::spawn(worker(
+                http.clone(),
+                url.to_owned(),
+                queue.clone(),
+                bar.clone(),
+                success,
+            ))
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    let mut errors_by_status = BTreeMap::new();
+    let mut first_error = None;
+    for w in workers {
+        let done = w.await.usage_or_io("a benchmark task panicked")?;
+        latencies.extend(done.latencies);
+        for (status, count) in done.errors {
+            *errors_by_status.entry(status).or_insert(0) += count;
+        }
+        first_error = first_error.or(done.first_error);
+    }
+    let elapsed = started.elapsed();
+    bar.finish_and_clear();
+    latencies.sort_unstable();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let at = |p: f64| {
+        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len().max(1));
+        latencies.get(rank - 1).map_or(0.0, |d| ms(*d))
+    };
+    let mean = latencies.iter().map(|d| ms(*d)).sum::<f64>() / latencies.len().max(1) as f64;
+    let latency_ms = Latency {
+        mean,
+        p50: at(0.50),
+        p90: at(0.90),
+        p99: at(0.99),
+        max: at(1.0),
+    };
+    Ok(Load {
+        elapsed,
+        latency_ms,
+        errors_by_status,
+        first_error,
+    })
+}
+
 /// What one load worker measured.
 #[derive(Debug, Default)]
-pub(crate) struct WorkerResult {
-    pub(crate) latencies: Vec<Duration>,
-    pub(crate) errors: BTreeMap<String, u64>,
-    pub(crate) first_error: Option<String>,
+struct WorkerResult {
+    latencies: Vec<Duration>,
+    errors: BTreeMap<String, u64>,
+    first_error: Option<String>,
 }
 
 /// Sends bodies from the shared queue (PUT, JSON) one after another until it is empty; an
 /// answer other than `success` counts as an error.
-pub(crate) async fn worker(
+async fn worker(
     http: reqwest::Client,
     url: String,
     queue: Arc<Mutex<std::vec::IntoIter<Vec<u8>>>>,

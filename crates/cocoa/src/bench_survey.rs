@@ -10,7 +10,7 @@
 //!
 //! The client shares the machine and the runtime with the server, as in `bench publish`.
 
-use crate::bench::BenchDatabase;
+use crate::bench::{BenchDatabase, Latency};
 use crate::failure::{Failure, OrFail, INVALID};
 use anyhow::anyhow;
 use chrono::{NaiveDate, Utc};
@@ -23,8 +23,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 #[derive(Debug, Args)]
 pub struct SurveyBenchArgs {
@@ -64,15 +63,6 @@ struct Report {
     first_error: Option<String>,
     /// Answers in the store afterwards; must equal `submissions`.
     stored: u64,
-}
-
-#[derive(Debug, Serialize)]
-struct Latency {
-    mean: f64,
-    p50: f64,
-    p90: f64,
-    p99: f64,
-    max: f64,
 }
 
 pub fn run(args: SurveyBenchArgs) -> Result<(), Failure> {
@@ -230,13 +220,7 @@ pub(crate) fn survey_body(
 
 async fn drive(args: &SurveyBenchArgs, base: &str, backend: &str) -> Result<Report, Failure> {
     let n = args.submissions as usize;
-    let concurrency = args.concurrency as usize;
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(60))
-        .build()
-        .usage_or_io("building the HTTP client")?;
+    let http = crate::bench::load_client(args.concurrency)?;
     let today = Utc::now().date_naive();
     let mut rng = StdRng::from_entropy();
     let run_id = rng.next_u64();
@@ -254,39 +238,16 @@ async fn drive(args: &SurveyBenchArgs, base: &str, backend: &str) -> Result<Repo
     let body_bytes_mean = (bodies.iter().map(Vec::len).sum::<usize>() / n.max(1)) as u64;
 
     let url = format!("{base}/api/v1/event_log");
-    let queue = Arc::new(Mutex::new(bodies.into_iter()));
-    let started = Instant::now();
-    let workers: Vec<_> = (0..concurrency)
-        .map(|_| {
-            tokio::spawn(crate::bench::worker(
-                http.clone(),
-                url.clone(),
-                queue.clone(),
-                indicatif::ProgressBar::hidden(),
-                reqwest::StatusCode::CREATED,
-            ))
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(n);
-    let mut errors_by_status = BTreeMap::new();
-    let mut first_error = None;
-    for w in workers {
-        let done = w.await.usage_or_io("a benchmark task panicked")?;
-        latencies.extend(done.latencies);
-        for (status, count) in done.errors {
-            *errors_by_status.entry(status).or_insert(0) += count;
-        }
-        first_error = first_error.or(done.first_error);
-    }
-    let elapsed = started.elapsed();
-
-    latencies.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let at = |p: f64| {
-        let rank = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len());
-        ms(latencies[rank - 1])
-    };
-    let mean = latencies.iter().map(|d| ms(*d)).sum::<f64>() / latencies.len() as f64;
+    let load = crate::bench::fire(
+        &http,
+        &url,
+        bodies,
+        args.concurrency,
+        indicatif::ProgressBar::hidden(),
+        reqwest::StatusCode::CREATED,
+    )
+    .await?;
+    let elapsed = load.elapsed;
     Ok(Report {
         backend: backend.to_owned(),
         submissions: n as u64,
@@ -295,16 +256,10 @@ async fn drive(args: &SurveyBenchArgs, base: &str, backend: &str) -> Result<Repo
         body_bytes_mean,
         elapsed_seconds: elapsed.as_secs_f64(),
         submissions_per_second: n as f64 / elapsed.as_secs_f64(),
-        latency_ms: Latency {
-            mean,
-            p50: at(0.50),
-            p90: at(0.90),
-            p99: at(0.99),
-            max: at(1.0),
-        },
-        errors: errors_by_status.values().sum(),
-        errors_by_status,
-        first_error,
+        latency_ms: load.latency_ms,
+        errors: load.errors_by_status.values().sum(),
+        errors_by_status: load.errors_by_status,
+        first_error: load.first_error,
         stored: 0,
     })
 }
