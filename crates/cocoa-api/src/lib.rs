@@ -89,21 +89,48 @@ pub struct KeyWarning {
 }
 
 /// `POST /api/v1/processing-numbers`: what a health centre asks for (every field optional).
+/// A field is either absent or has a value: `null` is refused, as the OpenAPI document says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IssueNumbersRequest {
     /// How many numbers, 1..=100 (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub count: Option<u32>,
     /// Minutes until the numbers expire, 1..=1440 (default 1440, 24 hours).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub lifetime_minutes: Option<u32>,
     /// `YYYY-MM-DD`: the date symptoms began, when the health centre knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub symptom_onset_date: Option<String>,
     /// `YYYY-MM-DD`: the date of the positive test, for people without symptoms.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub test_date: Option<String>,
+}
+
+/// An optional field that, when present, must hold a value: `null` is an error (serde would
+/// read it as absent). Absence is handled by `#[serde(default)]`.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The numbers issued.
@@ -149,6 +176,16 @@ pub mod codes {
     pub const LENGTH_REQUIRED: &str = "length_required";
     pub const INVALID_SURVEY: &str = "invalid_survey";
     pub const SURVEY_CLOSED: &str = "survey_closed";
+    /// 400: the body ended before its `Content-Length`, or its chunked framing is broken.
+    pub const MALFORMED_BODY: &str = "malformed_body";
+    /// 415: a request body not declared as `Content-Type: application/json`.
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    /// 400: the request path is not valid percent-encoded UTF-8.
+    pub const INVALID_PATH: &str = "invalid_path";
+    /// 408: the request body did not arrive within `http.request_body_timeout_seconds`.
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
+    /// 503: every connection the server allows is busy with a request.
+    pub const OVERLOADED: &str = "overloaded";
 }
 
 /// One entry of `c19r/<region>/list.json`.
@@ -169,4 +206,28 @@ pub struct SigningKeyInfo {
     pub verification_key_version: String,
     /// SubjectPublicKeyInfo PEM.
     pub public_key_pem: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuance_fields_are_absent_or_valued_never_null() {
+        let read = |text: &str| serde_json::from_str::<IssueNumbersRequest>(text);
+        assert_eq!(read("{}").unwrap(), IssueNumbersRequest::default());
+        let full = read(
+            r#"{"count":2,"lifetimeMinutes":60,"symptomOnsetDate":"2022-08-01","testDate":"2022-08-02"}"#,
+        )
+        .unwrap();
+        assert_eq!(full.count, Some(2));
+        assert_eq!(full.lifetime_minutes, Some(60));
+        for field in ["count", "lifetimeMinutes", "symptomOnsetDate", "testDate"] {
+            assert!(read(&format!("{{\"{field}\":null}}")).is_err(), "{field}");
+        }
+        assert_eq!(
+            serde_json::to_string(&IssueNumbersRequest::default()).unwrap(),
+            "{}"
+        );
+    }
 }

@@ -35,6 +35,68 @@ pub struct ServerConfig {
     pub export: ExportConfig,
     pub retention: RetentionConfig,
     pub survey: SurveyConfig,
+    pub http: HttpConfig,
+    pub storage: StorageConfig,
+}
+
+/// How the HTTP server treats connections: timeouts, a cap, and the bound on shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A request's head (request line and headers) must arrive within this many seconds of its
+    /// first byte, or the connection is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A request's body must arrive within this many seconds of its head, or the answer is
+    /// 408 `request_timeout` and the connection is closed.
+    pub request_body_timeout_seconds: u64,
+    /// A connection with no request in flight and no byte moving for this many seconds is
+    /// closed: an idle keep-alive connection, one that never sent a byte, or one whose client
+    /// stopped reading its answer.
+    pub idle_timeout_seconds: u64,
+    /// At most this many connections at once (also kept below the open-file limit). At the cap
+    /// a new connection replaces the one idle the longest; when none is idle it gets a 503.
+    pub max_connections: usize,
+    /// On SIGTERM or Ctrl-C: requests in flight get this many seconds to finish, then every
+    /// connection still open is closed. Connections with no request in flight close at once.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            header_read_timeout_seconds: 10,
+            request_body_timeout_seconds: 20,
+            idle_timeout_seconds: 60,
+            max_connections: 10_000,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+/// How long the server waits for its database before answering 503 `storage_unavailable`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// PostgreSQL `statement_timeout` of every connection (0 turns it off). It bounds the export
+    /// job's statements too: keep it above the time one export file's statements take.
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout` of every connection (0 turns it off).
+    pub lock_timeout_ms: u64,
+    /// SQLite: how long a statement waits for a lock another process (`cocoa export`) holds.
+    pub busy_timeout_ms: u64,
+    /// `/healthz` answers 503 `degraded` when the database does not answer within this long.
+    pub health_timeout_ms: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            statement_timeout_ms: 15_000,
+            lock_timeout_ms: 2_000,
+            busy_timeout_ms: 5_000,
+            health_timeout_ms: 1_000,
+        }
+    }
 }
 
 /// The export job: signed files of released keys.
@@ -229,6 +291,8 @@ impl Default for ServerConfig {
             export: ExportConfig::default(),
             retention: RetentionConfig::default(),
             survey: SurveyConfig::default(),
+            http: HttpConfig::default(),
+            storage: StorageConfig::default(),
         }
     }
 }
@@ -433,12 +497,58 @@ impl ServerConfig {
                     .into(),
             ));
         }
+        self.validate_connections()?;
         if let Some(key) = &self.number_hmac_key {
             if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(ConfigError(
                     "number_hmac_key must be 64 hex digits (32 bytes)".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+}
+
+impl ServerConfig {
+    /// The `[http]` and `[storage]` limits.
+    fn validate_connections(&self) -> Result<(), ConfigError> {
+        let h = &self.http;
+        for (name, value) in [
+            ("header_read_timeout_seconds", h.header_read_timeout_seconds),
+            (
+                "request_body_timeout_seconds",
+                h.request_body_timeout_seconds,
+            ),
+            ("idle_timeout_seconds", h.idle_timeout_seconds),
+        ] {
+            if !(1..=3600).contains(&value) {
+                return Err(ConfigError(format!("http.{name} must be 1..=3600")));
+            }
+        }
+        if h.shutdown_grace_seconds > 3600 {
+            return Err(ConfigError(
+                "http.shutdown_grace_seconds must be 0..=3600".into(),
+            ));
+        }
+        if !(1..=1_000_000).contains(&h.max_connections) {
+            return Err(ConfigError(
+                "http.max_connections must be 1..=1000000".into(),
+            ));
+        }
+        let s = &self.storage;
+        for (name, value, max) in [
+            ("statement_timeout_ms", s.statement_timeout_ms, 3_600_000),
+            ("lock_timeout_ms", s.lock_timeout_ms, 3_600_000),
+            ("busy_timeout_ms", s.busy_timeout_ms, 600_000),
+        ] {
+            if value > max {
+                return Err(ConfigError(format!("storage.{name} must be 0..={max}")));
+            }
+        }
+        if !(1..=60_000).contains(&s.health_timeout_ms) {
+            return Err(ConfigError(
+                "storage.health_timeout_ms must be 1..=60000".into(),
+            ));
         }
         Ok(())
     }
@@ -474,6 +584,41 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.export.signing_keys[0].version.as_deref(), Some("v7"));
+    }
+
+    #[test]
+    fn connection_limits_and_storage_timeouts() {
+        let c = ServerConfig::default();
+        assert_eq!(c.http.header_read_timeout_seconds, 10);
+        assert_eq!(c.http.max_connections, 10_000);
+        assert_eq!(c.storage.lock_timeout_ms, 2_000);
+        let c = ServerConfig::from_toml(
+            "[http]\nidle_timeout_seconds = 5\nmax_connections = 64\nshutdown_grace_seconds = 0\n\
+             [storage]\nstatement_timeout_ms = 0\nhealth_timeout_ms = 250\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.http.idle_timeout_seconds, 5);
+        assert_eq!(c.http.max_connections, 64);
+        assert_eq!(c.http.request_body_timeout_seconds, 20);
+        assert_eq!(c.storage.statement_timeout_ms, 0);
+        assert_eq!(c.storage.health_timeout_ms, 250);
+        assert!(ServerConfig::from_toml("[http]\ncolour = 1").is_err());
+        assert!(ServerConfig::from_toml("[storage]\nlock_timeout_ms = -1").is_err());
+        for bad in [
+            "[http]\nheader_read_timeout_seconds = 0",
+            "[http]\nrequest_body_timeout_seconds = 0",
+            "[http]\nidle_timeout_seconds = 3601",
+            "[http]\nmax_connections = 0",
+            "[http]\nshutdown_grace_seconds = 3601",
+            "[storage]\nhealth_timeout_ms = 0",
+            "[storage]\nbusy_timeout_ms = 600001",
+        ] {
+            assert!(
+                ServerConfig::from_toml(bad).unwrap().validate().is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`registration`]: the pure rules of a registration (validation, infectious window,
 //!   release times).
 //! - [`survey`]: the pure rules of the end-of-use survey (what an answer may hold, what is kept).
+//! - [`private_files`]: the data folder 0700, databases and secrets 0600, shared ones refused.
+//! - [`ratelimit`]: limits on failed attempts, reserved before evaluation.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`http`]: routes and handlers; [`server`]: assembly and `serve(listener, shutdown)`.
 //! - [`testing`]: helpers for tests of this and other crates (a fresh PostgreSQL database).
@@ -25,6 +27,8 @@ pub mod config;
 pub mod export;
 pub mod http;
 pub mod numbers;
+pub mod private_files;
+pub mod ratelimit;
 pub mod registration;
 pub mod server;
 pub mod store;

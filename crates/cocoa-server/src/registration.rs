@@ -6,7 +6,7 @@ use crate::config::RegistrationConfig;
 use crate::numbers::ProcessingNumber;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use cocoa_api::{codes, DiagnosisRequest, DiagnosisRequestKey, KeyWarning};
 use gaen::{DaysSinceOnset, IntervalNumber, ReportType, RollingPeriod, Tek};
 use sha2::{Digest, Sha256};
@@ -89,14 +89,78 @@ pub struct Accepted {
     pub warnings: Vec<KeyWarning>,
 }
 
-/// Parses the onset or test date: RFC 3339 (`2022-08-01T00:00:00.000+09:00`) or a bare
-/// `YYYY-MM-DD`. The calendar date is taken in the offset the phone wrote it in: a person in
-/// Japan who picks 1 August means 1 August, not 31 July in UTC.
+/// Parses the onset or test date: an RFC 3339 `date-time` (`2022-08-01T00:00:00.000+09:00`), as
+/// COCOA sends it ([`parse_date_time`]); nothing else, not even a bare date. The calendar date is
+/// taken in the offset the phone wrote it in: a person in Japan who picks 1 August means
+/// 1 August, not 31 July in UTC.
 pub fn parse_onset_date(text: &str) -> Option<NaiveDate> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.date_naive())
-        .ok()
-        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+    parse_date_time(text).map(|t| t.date_naive())
+}
+
+/// An RFC 3339 `full-date` (`YYYY-MM-DD`), the OpenAPI `date` format: exactly four digits of
+/// year, two of month and two of day, and a real calendar date. chrono's `%Y-%m-%d` is laxer
+/// (a sign, more or fewer digits: `+2026-11-30` and `2026-1-3` pass it), so this checks the
+/// shape itself.
+pub fn parse_full_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if !(b.len() == 10 && full_date_shape(b)) {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<u32>().ok();
+    NaiveDate::from_ymd_opt(number(0..4)? as i32, number(5..7)?, number(8..10)?)
+}
+
+/// An RFC 3339 `date-time` (section 5.6), the OpenAPI `date-time` format:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM)`, `T` and `Z` in either case. chrono's
+/// RFC 3339 parser also takes a space for the `T`; the shape is checked here, the values
+/// (a real date, hours 0..=23, a leap second) by chrono.
+pub fn parse_date_time(text: &str) -> Option<DateTime<FixedOffset>> {
+    let b = text.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|s| s.iter().all(u8::is_ascii_digit))
+    };
+    let time = matches!(b.get(10), Some(b'T' | b't'))
+        && digits(11..13)
+        && b.get(13) == Some(&b':')
+        && digits(14..16)
+        && b.get(16) == Some(&b':')
+        && digits(17..19);
+    if !(full_date_shape(b) && time) {
+        return None;
+    }
+    let mut end = 19;
+    if b.get(end) == Some(&b'.') {
+        let fraction = end + 1;
+        end = fraction;
+        while b.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+        if end == fraction {
+            return None;
+        }
+    }
+    let offset = match &b[end..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()),
+        _ => false,
+    };
+    if !offset {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(text).ok()
+}
+
+/// `YYYY-MM-DD` at the start of `b` (digits and dashes only).
+fn full_date_shape(b: &[u8]) -> bool {
+    b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                *c == b'-'
+            } else {
+                c.is_ascii_digit()
+            }
+        })
 }
 
 /// Days since the unix epoch of a date.
@@ -148,7 +212,8 @@ pub fn prepare(
         ));
     }
     if let Some(k) = &request.idempotency_key {
-        if k.is_empty() || k.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        // Characters, as the document's `maxLength` counts them (and as the survey does).
+        if !(1..=MAX_IDEMPOTENCY_KEY_LEN).contains(&k.chars().count()) {
             return Err(reject(
                 codes::BAD_REQUEST,
                 format!("idempotency_key must be 1..={MAX_IDEMPOTENCY_KEY_LEN} characters"),
@@ -433,8 +498,60 @@ mod tests {
             Some(date(1))
         );
         assert_eq!(parse_onset_date("2022-08-01T23:00:00Z"), Some(date(1)));
-        assert_eq!(parse_onset_date("2022-08-01"), Some(date(1)));
-        assert_eq!(parse_onset_date("yesterday"), None);
+        assert_eq!(parse_onset_date("2022-08-01t23:00:00.5z"), Some(date(1)));
+        assert_eq!(parse_onset_date("2022-08-01T00:30:00-01:00"), Some(date(1)));
+        for refused in [
+            "2022-08-01",
+            "yesterday",
+            "+2022-08-01T00:00:00Z",
+            "+02022-08-01T00:00:00Z",
+            "-2022-08-01T00:00:00Z",
+            "22022-08-01T00:00:00Z",
+            "2022-8-01T00:00:00Z",
+            "2022-08-01 00:00:00Z",
+            "2022-08-01T00:00Z",
+            "2022-08-01T00:00:00",
+            "2022-08-01T00:00:00.Z",
+            "2022-08-01T00:00:00+0900",
+            "2022-08-01T00:00:00+09",
+            "2022-08-01T00:00:00+9:00",
+            "2022-08-01T24:00:00Z",
+            "2022-08-01T00:60:00Z",
+            "2022-02-30T00:00:00Z",
+            "2022-08-01T00:00:00Z ",
+            " 2022-08-01T00:00:00Z",
+            "２０２２-08-01T00:00:00Z",
+            "",
+        ] {
+            assert_eq!(parse_onset_date(refused), None, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn full_dates_are_exactly_yyyy_mm_dd() {
+        assert_eq!(parse_full_date("2022-08-01"), Some(date(1)));
+        assert_eq!(
+            parse_full_date("0001-01-01"),
+            NaiveDate::from_ymd_opt(1, 1, 1)
+        );
+        for refused in [
+            "+2026-11-30",
+            "-2026-11-30",
+            "+02026-11-30",
+            "02026-11-30",
+            "2026-1-30",
+            "2026-11-3",
+            "2026/11/30",
+            "2026-11-31",
+            "2026-13-01",
+            "2026-11-30T00:00:00Z",
+            " 2026-11-30",
+            "2026-11-30\n",
+            "２０２６-11-30",
+            "",
+        ] {
+            assert_eq!(parse_full_date(refused), None, "{refused:?}");
+        }
     }
 
     #[test]

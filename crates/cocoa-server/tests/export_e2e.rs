@@ -528,8 +528,10 @@ async fn rotation_signs_with_every_key_and_configuration_files_can_be_replaced()
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
     let old = gaen::ExportSigner::generate(&mut rng, gaen::SignatureInfo::default());
     let new = gaen::ExportSigner::generate(&mut rng, gaen::SignatureInfo::default());
-    std::fs::write(dir.path().join("old.pem"), old.private_key_pem()).unwrap();
-    std::fs::write(dir.path().join("new.pem"), new.private_key_pem()).unwrap();
+    // Signing keys are secrets: only files their owner alone may read are accepted.
+    let write = cocoa_server::server::write_secret_file;
+    write(&dir.path().join("old.pem"), old.private_key_pem().as_bytes()).unwrap();
+    write(&dir.path().join("new.pem"), new.private_key_pem().as_bytes()).unwrap();
     let mut risk = cocoa_api::RiskCalculationConfiguration::default();
     risk.score_sum.value = 1170.0;
     std::fs::write(

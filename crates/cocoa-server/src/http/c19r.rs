@@ -6,6 +6,7 @@
 
 use super::{ApiError, AppState};
 use crate::blob::{self, BlobError, BlobStore};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -15,10 +16,32 @@ use std::sync::Arc;
 /// The route's handler: the file at `path` in the state's blob store.
 pub async fn serve_blob(
     State(state): State<Arc<AppState>>,
-    Path(path): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
-    blob_response(state.blobs.as_ref(), &path, &headers).await
+    wildcard_response(state.blobs.as_ref(), path, &headers).await
+}
+
+/// The answer for the route's wildcard as axum extracted it: a path that does not decode
+/// (percent-encoding of bytes that are not UTF-8, such as `/c19r/%FF`) is 400 `invalid_path` in
+/// the API's JSON shape, not axum's plain-text rejection.
+async fn wildcard_response(
+    blobs: &dyn BlobStore,
+    path: Result<Path<String>, PathRejection>,
+    headers: &HeaderMap,
+) -> Response {
+    match path {
+        Ok(Path(path)) => blob_response(blobs, &path, headers).await,
+        Err(rejection) => {
+            tracing::debug!(%rejection, "undecodable download path");
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_PATH,
+                "the path is not valid percent-encoded UTF-8",
+            )
+            .into_response()
+        }
+    }
 }
 
 /// The answer for `GET /c19r/{path}`: `path` is what follows `/c19r/` in the URL (the route's
@@ -144,8 +167,8 @@ mod tests {
         Router::new().route(
             "/c19r/{*path}",
             get(
-                move |Path(path): Path<String>, headers: HeaderMap| async move {
-                    blob_response(blobs.as_ref(), &path, &headers).await
+                move |path: Result<Path<String>, PathRejection>, headers: HeaderMap| async move {
+                    wildcard_response(blobs.as_ref(), path, &headers).await
                 },
             ),
         )
@@ -283,6 +306,25 @@ mod tests {
             let response = blob_response(blobs.as_ref(), path, &HeaderMap::new()).await;
             assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn undecodable_paths_are_400_in_the_api_shape() {
+        let blobs = published().await;
+        for uri in ["/c19r/%FF", "/c19r/440/%C3%28.zip", "/c19r/%E3%81"] {
+            let (status, headers, body) = call(&blobs, "GET", uri, None).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert_eq!(
+                text(&headers, header::CONTENT_TYPE),
+                "application/json",
+                "{uri}"
+            );
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(json["error"], codes::INVALID_PATH, "{uri}");
+        }
+        // Percent-encoded UTF-8 decodes, and names no file.
+        let (status, _, _) = call(&blobs, "GET", "/c19r/%E3%81%82", None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]

@@ -1,15 +1,16 @@
 //! `PUT /api/v2/diagnosis` (204 on success) and `PUT /api/v3/diagnosis` (200 with an echo and
-//! per-key warnings): positive registration, COCOA-compatible.
+//! per-key warnings, padded): positive registration, COCOA-compatible. Wrong processing numbers
+//! are limited per client and in total, with a slot reserved before each number is evaluated.
 
-use super::{parse_object, read_body, ApiError, AppState};
+use super::{chaff, parse_object, read_body, ApiError, AppState};
+use crate::ratelimit::Slot;
 use crate::registration::{accept, prepare, Accepted, Prepared, Rejection};
 use crate::store::{Claim, RegisterOutcome};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use cocoa_api::{codes, DiagnosisRequest, DiagnosisResponse};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,7 +44,9 @@ async fn handle(
         Err(e) => return e.into_response(),
     };
     if chaff {
-        return answer_chaff(&state, &body, version).await;
+        return answer_chaff(&state, address, version)
+            .await
+            .unwrap_or_else(IntoResponse::into_response);
     }
     let result = register(&state, &body, address, version).await;
     if result.is_ok() {
@@ -52,46 +55,153 @@ async fn handle(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// A decoy: parse nothing that matters, store nothing, answer like a success after a latency
-/// drawn from real registrations.
-async fn answer_chaff(state: &AppState, body: &[u8], version: Version) -> Response {
-    let delay = {
-        let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
-        state.latencies.sample(&mut *rng)
-    };
-    tokio::time::sleep(delay).await;
-    match version {
-        Version::V2 => StatusCode::NO_CONTENT.into_response(),
-        Version::V3 => match serde_json::from_slice::<DiagnosisRequest>(body) {
-            Ok(request) => {
-                let keys = request.keys.clone();
-                Json(echo(&request, keys, Vec::new())).into_response()
+/// The slots one processing-number attempt holds: this client's in this process, and one of
+/// everyone's in the store (shared by replicas). Taken before the number is evaluated, so that
+/// parallel guesses cannot all pass a check made before any of them was counted; settled once
+/// the outcome is known. An attempt dropped unsettled (the client went away mid-request) counts
+/// as a failure: it may have been evaluated.
+struct NumberAttempt {
+    state: Arc<AppState>,
+    local: Option<Slot>,
+    now: i64,
+}
+
+impl NumberAttempt {
+    async fn reserve(state: &Arc<AppState>, address: Option<IpAddr>) -> Result<Self, ApiError> {
+        let now = state.clock.now().timestamp();
+        let client = state.limiter.tag(address);
+        let local = state
+            .limiter
+            .reserve(client, now)
+            .map_err(ApiError::rate_limited)?;
+        let global = state
+            .store
+            .reserve_failure(
+                local.window_start(),
+                state.config.rate_limit.global_failures_per_window,
+            )
+            .await;
+        match global {
+            Ok(Ok(())) => Ok(Self {
+                state: state.clone(),
+                local: Some(local),
+                now,
+            }),
+            Ok(Err(refusal)) => {
+                state.limiter.settle(local, false, now);
+                Err(ApiError::rate_limited(
+                    state.limiter.retry_after(refusal, now),
+                ))
             }
-            Err(_) => StatusCode::OK.into_response(),
-        },
+            Err(e) => {
+                state.limiter.settle(local, false, now);
+                Err(ApiError::unavailable(e))
+            }
+        }
+    }
+
+    /// Ends the attempt: `failed` (a wrong, expired or used number) keeps both slots used.
+    async fn settle(mut self, failed: bool) {
+        if let Some(local) = self.local.take() {
+            self.state.limiter.settle(local, failed, self.now);
+            settle_global(&self.state, local.window_start(), failed).await;
+        }
     }
 }
 
-async fn register(
-    state: &AppState,
-    body: &[u8],
-    address: Option<std::net::IpAddr>,
+impl Drop for NumberAttempt {
+    fn drop(&mut self) {
+        if let Some(local) = self.local.take() {
+            self.state.limiter.settle(local, true, self.now);
+            let state = self.state.clone();
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime
+                    .spawn(async move { settle_global(&state, local.window_start(), true).await });
+            }
+        }
+    }
+}
+
+async fn settle_global(state: &AppState, window_start: i64, failed: bool) {
+    if let Err(e) = state.store.settle_failure(window_start, failed).await {
+        // The slot stays held until its window ends: the limit errs on the safe side.
+        tracing::warn!(error = %e, "could not settle a failure slot");
+    }
+}
+
+/// A decoy: passes through the same limits as a real attempt, parses nothing, stores nothing,
+/// and answers like a success (made-up content padded like a real answer) after a latency drawn
+/// from real registrations.
+async fn answer_chaff(
+    state: &Arc<AppState>,
+    address: Option<IpAddr>,
     version: Version,
 ) -> Result<Response, ApiError> {
+    let attempt = NumberAttempt::reserve(state, address).await?;
+    let (delay, body) = {
+        let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
+        let delay = state.latencies.sample(&mut *rng);
+        let body = (version == Version::V3).then(|| {
+            let now = state.clock.now();
+            let today = now.timestamp().div_euclid(86_400) * 144;
+            let keys = state.latencies.sample_keys(&mut *rng);
+            let decoy = chaff::decoy_response(
+                &mut *rng,
+                &state.config.registration.regions,
+                keys,
+                today,
+                now.date_naive(),
+            );
+            chaff::padded_body(decoy, &mut *rng)
+        });
+        (delay, body)
+    };
+    tokio::time::sleep(delay).await;
+    attempt.settle(false).await;
+    Ok(match body {
+        None => StatusCode::NO_CONTENT.into_response(),
+        Some(body) => json_response(body),
+    })
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn register(
+    state: &Arc<AppState>,
+    body: &[u8],
+    address: Option<IpAddr>,
+    version: Version,
+) -> Result<Response, ApiError> {
+    let attempt = NumberAttempt::reserve(state, address).await?;
     let now = state.clock.now();
-    let client = state.limiter.tag(address);
-    state
-        .limiter
-        .check(client, now.timestamp())
-        .map_err(ApiError::rate_limited)?;
-    let request: DiagnosisRequest = parse_object(body, "the registration")?;
-    let rules = &state.config.registration;
-    let prepared = prepare(&request, now, rules).map_err(|r| {
-        if r.code == codes::PROCESSING_NUMBER_INVALID {
-            state.limiter.failed(client, now.timestamp());
+    let request: DiagnosisRequest = match parse_object(body, "the registration") {
+        Ok(request) => request,
+        Err(e) => {
+            attempt.settle(false).await;
+            return Err(e);
         }
-        rejection(r)
-    })?;
+    };
+    let rules = &state.config.registration;
+    let prepared = match prepare(&request, now, rules) {
+        Ok(prepared) => prepared,
+        Err(r) => {
+            // A number that is not even 8 digits counts as a wrong one; other mistakes
+            // evaluated no number.
+            attempt
+                .settle(r.code == codes::PROCESSING_NUMBER_INVALID)
+                .await;
+            return Err(rejection(r));
+        }
+    };
     let claim = Claim {
         tag: state.number_key.tag(&prepared.number),
         now: now.timestamp(),
@@ -99,15 +209,21 @@ async fn register(
         idempotency_hash: prepared.idempotency_hash.clone(),
     };
     let accept_keys = |dates| accept(&prepared, dates, now, rules);
-    let outcome = state
-        .store
-        .register(&claim, &accept_keys)
-        .await
-        .map_err(ApiError::unavailable)?;
-    let number_error = |code: &'static str, message: &str| {
-        state.limiter.failed(client, now.timestamp());
-        ApiError::new(StatusCode::NOT_ACCEPTABLE, code, message)
+    let outcome = match state.store.register(&claim, &accept_keys).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            attempt.settle(false).await;
+            return Err(ApiError::unavailable(e));
+        }
     };
+    let number_error = |code: &'static str, message: &str| {
+        Err(ApiError::new(StatusCode::NOT_ACCEPTABLE, code, message))
+    };
+    let failed = matches!(
+        outcome,
+        RegisterOutcome::Invalid | RegisterOutcome::Expired | RegisterOutcome::Used
+    );
+    attempt.settle(failed).await;
     let accepted = match outcome {
         RegisterOutcome::Registered(accepted) => {
             tracing::info!(
@@ -115,6 +231,9 @@ async fn register(
                 warnings = accepted.warnings.len(),
                 "registered keys"
             );
+            state
+                .latencies
+                .record_keys(accepted.accepted_wire_keys.len());
             accepted
         }
         RegisterOutcome::Replayed(dates) => {
@@ -124,33 +243,32 @@ async fn register(
                 .unwrap_or_else(|_| replayed_without_keys(&prepared))
         }
         RegisterOutcome::Invalid => {
-            return Err(number_error(
+            return number_error(
                 codes::PROCESSING_NUMBER_INVALID,
                 "this processing number is not valid: check the digits and try again",
-            ))
+            )
         }
         RegisterOutcome::Expired => {
-            return Err(number_error(
+            return number_error(
                 codes::PROCESSING_NUMBER_EXPIRED,
                 "this processing number has expired: ask the health centre for a new one",
-            ))
+            )
         }
         RegisterOutcome::Used => {
-            return Err(number_error(
+            return number_error(
                 codes::PROCESSING_NUMBER_USED,
                 "this processing number has already been used for another registration",
-            ))
+            )
         }
         RegisterOutcome::Refused(r) => return Err(rejection(r)),
     };
     Ok(match version {
         Version::V2 => StatusCode::NO_CONTENT.into_response(),
-        Version::V3 => Json(echo(
-            &request,
-            accepted.accepted_wire_keys,
-            accepted.warnings,
-        ))
-        .into_response(),
+        Version::V3 => {
+            let response = echo(&request, accepted.accepted_wire_keys, accepted.warnings);
+            let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
+            json_response(chaff::padded_body(response, &mut *rng))
+        }
     })
 }
 

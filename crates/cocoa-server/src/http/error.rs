@@ -6,6 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cocoa_api::{codes, ErrorBody};
 
+/// The `Retry-After` of 503 `storage_unavailable` answers, in seconds.
+pub const UNAVAILABLE_RETRY_AFTER_SECONDS: u64 = 5;
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -32,13 +35,18 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, codes::BAD_REQUEST, message)
     }
 
+    /// 503 `storage_unavailable` (the database or blob storage failed or timed out), with
+    /// `Retry-After`.
     pub fn unavailable(error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, "storage unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::STORAGE_UNAVAILABLE,
-            "the server cannot reach its storage right now; please try again later",
-        )
+        Self {
+            retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::STORAGE_UNAVAILABLE,
+                "the server cannot reach its storage right now; please try again later",
+            )
+        }
     }
 
     pub fn unauthorized() -> Self {

@@ -16,7 +16,7 @@ pub async fn run_export(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, request.headers())?;
+    require_admin(&state, &request)?;
     let mut rng = {
         let mut parent = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")

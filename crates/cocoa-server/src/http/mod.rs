@@ -7,12 +7,11 @@ mod diagnosis;
 mod error;
 mod export;
 mod numbers;
-mod ratelimit;
 mod survey;
 
+pub use crate::ratelimit::RateLimiter;
 pub use chaff::LatencySamples;
 pub use error::ApiError;
-pub use ratelimit::RateLimiter;
 
 use crate::clock::Clock;
 use crate::config::ServerConfig;
@@ -26,6 +25,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use cocoa_api::codes;
 use rand::rngs::StdRng;
+use sha2::Digest;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use subtle::ConstantTimeEq;
@@ -35,28 +35,33 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The health centres' bearer token.
 #[derive(Clone)]
-pub struct AdminToken(String);
+pub struct AdminToken {
+    token: String,
+    /// SHA-256 of the token: presented tokens are compared digest to digest, so the comparison
+    /// takes the same time whatever the presented token's length or content.
+    digest: [u8; 32],
+}
 
 impl AdminToken {
     pub fn new(token: String) -> Self {
-        Self(token)
+        let digest = sha2::Sha256::digest(token.as_bytes()).into();
+        Self { token, digest }
     }
 
     /// Constant-time comparison with an `Authorization` header value.
     pub fn authorizes(&self, header: Option<&str>) -> bool {
         // The scheme name is case-insensitive (RFC 9110 section 11.1).
-        let Some(presented) = header
+        let presented = header
             .and_then(|h| h.split_once(' '))
             .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token)
-        else {
-            return false;
-        };
-        bool::from(presented.trim().as_bytes().ct_eq(self.0.as_bytes()))
+            .map_or("", |(_, token)| token.trim());
+        let digest: [u8; 32] = sha2::Sha256::digest(presented.as_bytes()).into();
+        // An empty token never matches (a configured token is at least 16 characters).
+        bool::from(digest.ct_eq(&self.digest)) && !presented.is_empty()
     }
 
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.token
     }
 }
 
@@ -73,7 +78,10 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub number_key: NumberKey,
     pub admin_token: AdminToken,
+    /// Wrong processing numbers per client (the global limit is in the store).
     pub limiter: RateLimiter,
+    /// Wrong admin tokens per client.
+    pub admin_limiter: RateLimiter,
     pub latencies: LatencySamples,
     /// A CSPRNG (ChaCha), seeded from the OS in production and from a seed in simulations.
     pub rng: Mutex<StdRng>,
@@ -120,49 +128,131 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Admits a health centre's request (`Authorization: Bearer <admin token>`), or answers 401.
-pub(crate) fn require_admin(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-) -> Result<(), ApiError> {
-    let authorization = headers
+/// Wrong tokens are limited per client like wrong processing numbers (429 with `Retry-After`
+/// once a client has used up its failures, whatever it presents then).
+pub(crate) fn require_admin(state: &AppState, request: &Request) -> Result<(), ApiError> {
+    let now = state.clock.now().timestamp();
+    let address = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let client = state.admin_limiter.tag(address);
+    let slot = state
+        .admin_limiter
+        .reserve(client, now)
+        .map_err(ApiError::rate_limited)?;
+    let authorization = request
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if state.admin_token.authorizes(authorization) {
+    let admitted = state.admin_token.authorizes(authorization);
+    state.admin_limiter.settle(slot, !admitted, now);
+    if admitted {
         Ok(())
     } else {
         Err(ApiError::unauthorized())
     }
 }
 
-/// Reads a request body of at most `MAX_BODY_BYTES`.
+/// Reads a JSON request body of at most `MAX_BODY_BYTES` ([`read_json_body`]).
 pub(crate) async fn read_body(request: Request) -> Result<Bytes, ApiError> {
+    read_json_body(request, MAX_BODY_BYTES, "request bodies").await
+}
+
+/// Reads a request body of at most `limit` bytes that must be JSON, in this order:
+/// - a declared `Content-Length` over the limit, or more bytes arriving: 413
+///   `payload_too_large` (`what` names the bodies in the message);
+/// - a body that ends before its `Content-Length`, or broken chunked framing: 400
+///   `malformed_body` (it was not what the client meant to send);
+/// - a non-empty body not declared as `Content-Type: application/json` (any case, with
+///   parameters; a `charset`, if given, must be UTF-8): 415 `unsupported_media_type`.
+///
+/// An empty body needs no `Content-Type`: the endpoint decides what it means.
+pub(crate) async fn read_json_body(
+    request: Request,
+    limit: usize,
+    what: &str,
+) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             codes::PAYLOAD_TOO_LARGE,
-            format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
+            format!("{what} are limited to {limit} bytes"),
         )
     };
-    let declared = request
-        .headers()
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())
+    // Frame by frame rather than `to_bytes`, whose one error type does not say whether the
+    // limit was hit or the transfer broke.
+    let mut stream = body.into_data_stream();
+    let mut data = Vec::new();
+    while let Some(chunk) = futures::StreamExt::next(&mut stream).await {
+        let chunk = chunk.map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::MALFORMED_BODY,
+                "the request body ended before its Content-Length, or its chunked encoding is broken",
+            )
+        })?;
+        if data.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        data.extend_from_slice(&chunk);
+    }
+    if !data.is_empty() && !declares_json(&parts.headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as JSON, with \"Content-Type: application/json\"",
+        ));
+    }
+    Ok(Bytes::from(data))
 }
 
-/// Parses a JSON object into `T`. serde would also accept a JSON array for a struct (its
-/// "sequence form"); the API does not.
+/// Whether the request has exactly one `Content-Type`, `application/json` (case-insensitive,
+/// RFC 9110 section 8.3.1) with any parameters, of which a `charset` must be `utf-8` (RFC 8259
+/// section 8.1: JSON between systems is UTF-8).
+fn declares_json(headers: &axum::http::HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return false;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let media_type = parts.next().unwrap_or("").trim();
+    media_type.eq_ignore_ascii_case("application/json")
+        && parts.all(|parameter| match parameter.split_once('=') {
+            Some((name, value)) if name.trim().eq_ignore_ascii_case("charset") => {
+                value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            Some(_) => true,
+            None => parameter.trim().is_empty(),
+        })
+}
+
+/// Parses a JSON document, refusing any object that names a member twice, at any depth
+/// ([`UniqueMembers`]): serde_json keeps the last one silently, so `{"count":1,"count":2}`
+/// would mean 2 here and 1 to another parser.
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_slice::<UniqueMembers>(body).map(|v| v.0)
+}
+
+/// Parses a JSON object into `T` (no member twice, [`parse_json`]). serde would also accept a
+/// JSON array for a struct (its "sequence form"); the API does not.
 pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
     body: &[u8],
     what: &str,
 ) -> Result<T, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
+    let value = parse_json(body)
         .map_err(|e| ApiError::bad_request(format!("{what}: invalid JSON: {e}")))?;
     if !value.is_object() {
         return Err(ApiError::bad_request(format!(
@@ -172,11 +262,117 @@ pub(crate) fn parse_object<T: serde::de::DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("{what}: {e}")))
 }
 
-async fn health(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.health().await {
-        Ok(()) => Json(serde_json::json!({"status": "ok"})).into_response(),
-        Err(e) => ApiError::unavailable(e).into_response(),
+/// A `serde_json::Value` whose deserialization fails on an object with a repeated member name.
+///
+/// serde_json has no such option (its maintainer declined one, serde-rs/json#762, pointing to
+/// "your own Value with a Deserialize impl"), and no small, well-kept crate does only this, so
+/// here is that impl: serde_json's own `Value` visitor, with the check in `visit_map`. Depth is
+/// still bounded by serde_json's recursion limit (128), which applies to any visitor.
+struct UniqueMembers(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(UniqueMembersVisitor)
+            .map(UniqueMembers)
     }
+}
+
+struct UniqueMembersVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueMembersVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        // serde_json never produces a non-finite number; `Null` as serde_json's own visitor does.
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|v: UniqueMembers| v.0)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(UniqueMembers(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "the member {name:?} appears twice in one object"
+                )));
+            }
+            let UniqueMembers(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(serde_json::Value::Object(members))
+    }
+}
+
+/// 200 `{"status": "ok"}` when the database answers within `storage.health_timeout_ms`;
+/// otherwise 503 with the error body of `storage_unavailable`, `"status": "degraded"` and
+/// `"storage": "timeout"` (no answer in time) or `"error"` (it failed), and `Retry-After`.
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let limit = std::time::Duration::from_millis(state.config.storage.health_timeout_ms);
+    let (storage, error) = match tokio::time::timeout(limit, state.store.health()).await {
+        Ok(Ok(())) => return Json(serde_json::json!({"status": "ok"})).into_response(),
+        Ok(Err(e)) => ("error", ApiError::unavailable(format!("health check: {e}"))),
+        Err(_) => (
+            "timeout",
+            ApiError::unavailable(format!("health check: no answer within {limit:?}")),
+        ),
+    };
+    let body = serde_json::json!({
+        "error": error.code,
+        "message": error.message,
+        "status": "degraded",
+        "storage": storage,
+    });
+    let mut response = (error.status, Json(body)).into_response();
+    if let Some(seconds) = error.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 async fn openapi() -> Response {

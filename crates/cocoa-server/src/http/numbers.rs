@@ -2,13 +2,13 @@
 
 use super::{parse_object, read_body, require_admin, ApiError, AppState};
 use crate::numbers::ProcessingNumber;
-use crate::registration::{epoch_day, NumberDates};
+use crate::registration::{epoch_day, parse_full_date, NumberDates};
 use crate::store::{NewNumber, StoreError};
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use cocoa_api::{IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ pub async fn issue(
     State(state): State<Arc<AppState>>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, request.headers())?;
+    require_admin(&state, &request)?;
     let body = read_body(request).await?;
     let ask: IssueNumbersRequest = if body.iter().all(u8::is_ascii_whitespace) {
         IssueNumbersRequest::default()
@@ -104,8 +104,9 @@ fn draw(state: &AppState, count: usize) -> Vec<ProcessingNumber> {
 
 fn parse_day(field: &str, text: Option<&str>, now: DateTime<Utc>) -> Result<Option<i64>, ApiError> {
     let Some(text) = text else { return Ok(None) };
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| ApiError::bad_request(format!("{field} must be a date as YYYY-MM-DD")))?;
+    // RFC 3339's full-date, exactly: chrono's `%Y-%m-%d` would also take `+2026-11-30`.
+    let date = parse_full_date(text)
+        .ok_or_else(|| ApiError::bad_request(format!("{field} must be a date as YYYY-MM-DD")))?;
     let age = (now.date_naive() - date).num_days();
     if !(-1..=28).contains(&age) {
         return Err(ApiError::bad_request(format!(

@@ -4,8 +4,9 @@
 //!
 //! Checks, in order: the window (410 `survey_closed`), the client's submissions this window
 //! (429 `rate_limited`), `Content-Length` (411 `length_required`, 413 `payload_too_large`), the
-//! JSON shape and the idempotency key (400 `bad_request`), each consented entry (400
-//! `invalid_survey`). Entries without consent are dropped. Entries of any type other than
+//! body's framing (400 `malformed_body`) and media type (415 `unsupported_media_type`), the
+//! JSON shape, a member named twice and the idempotency key (400 `bad_request`), each consented
+//! entry (400 `invalid_survey`). Entries without consent are dropped. Entries of any type other than
 //! "survey" are refused rather than dropped: this server takes only surveys, and a client that
 //! sends something else should hear so instead of believing it stored.
 //!
@@ -13,7 +14,7 @@
 //! keys clients by an HMAC, in memory), the headers, the platform, package or attestation
 //! fields, nor the time.
 
-use super::{ApiError, AppState};
+use super::{parse_json, read_json_body, ApiError, AppState};
 use crate::survey::{accept, SurveyRules};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, StatusCode};
@@ -72,12 +73,11 @@ async fn submit(state: &AppState, request: Request) -> Result<(), ApiError> {
         .map_err(ApiError::unavailable)
 }
 
-/// The event log: a JSON object whose entries are objects (serde alone would also read a
-/// struct from an array).
+/// The event log: a JSON object (no member twice, at any depth) whose entries are objects
+/// (serde alone would also read a struct from an array).
 fn parse_event_log(body: &[u8]) -> Result<EventLogRequest, ApiError> {
     let bad = |m: String| ApiError::bad_request(format!("the event log: {m}"));
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+    let value = parse_json(body).map_err(|e| bad(format!("invalid JSON: {e}")))?;
     let Some(fields) = value.as_object() else {
         return Err(bad("expected a JSON object".into()));
     };
@@ -90,33 +90,24 @@ fn parse_event_log(body: &[u8]) -> Result<EventLogRequest, ApiError> {
 }
 
 /// The body, which must declare its length (COCOA's server required it) and be at most
-/// `MAX_EVENT_LOG_BYTES`.
+/// `MAX_EVENT_LOG_BYTES`; then read as every JSON body is ([`read_json_body`]: 413, 400
+/// `malformed_body` for a body shorter than declared, 415 without `application/json`).
 async fn read_sized_body(request: Request) -> Result<axum::body::Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::PAYLOAD_TOO_LARGE,
-            format!("event logs are limited to {MAX_EVENT_LOG_BYTES} bytes"),
-        )
+    let declared = request.headers().get(header::CONTENT_LENGTH);
+    let Some(declared) = declared else {
+        return Err(ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            codes::LENGTH_REQUIRED,
+            "send the body with a Content-Length header",
+        ));
     };
-    let declared = match request.headers().get(header::CONTENT_LENGTH) {
-        None => {
-            return Err(ApiError::new(
-                StatusCode::LENGTH_REQUIRED,
-                codes::LENGTH_REQUIRED,
-                "send the body with a Content-Length header",
-            ))
-        }
-        Some(value) => value
-            .to_str()
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| ApiError::bad_request("Content-Length is not a number"))?,
-    };
-    if declared > MAX_EVENT_LOG_BYTES as u64 {
-        return Err(too_large());
+    if declared
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .is_none()
+    {
+        return Err(ApiError::bad_request("Content-Length is not a number"));
     }
-    axum::body::to_bytes(request.into_body(), MAX_EVENT_LOG_BYTES)
-        .await
-        .map_err(|_| too_large())
+    read_json_body(request, MAX_EVENT_LOG_BYTES, "event logs").await
 }

@@ -5,11 +5,13 @@
 //! Times are unix seconds and days are days since the epoch, stored as 64-bit integers in both
 //! databases, so the two schemas differ only in type names.
 
+mod budget;
 mod export_sql;
 mod sql;
 mod survey_commit;
 mod survey_sql;
 
+pub use budget::{FailureBudget, MemoryBudget};
 pub use sql::{PostgresStore, SqliteStore};
 pub use survey_commit::SurveyWriter;
 
@@ -201,7 +203,7 @@ pub trait SurveyStore: Send + Sync + 'static {
 
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: ExportStore + SurveyStore + Send + Sync + 'static {
+pub trait Store: ExportStore + SurveyStore + FailureBudget + Send + Sync + 'static {
     /// Whether the database answers.
     async fn health(&self) -> Result<(), StoreError>;
 

@@ -3,13 +3,15 @@
 //! backends cannot drift apart.
 
 use super::{AcceptFn, Claim, NewNumber, RegisterOutcome, Store, StoreError, StoredKey};
+use crate::config::StorageConfig;
 use crate::registration::{NewKey, NumberDates};
 use async_trait::async_trait;
 use gaen::{DaysSinceOnset, IntervalNumber, ReportType, RollingPeriod, Tek};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::Connection as _;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -20,15 +22,24 @@ use std::time::Duration;
 pub struct SqliteStore {
     pub(super) write: SqlitePool,
     pub(super) read: SqlitePool,
+    /// The failure budget (see `budget.rs`): this process's, shared by its clones.
+    pub(super) budget: std::sync::Arc<super::MemoryBudget>,
 }
 
 impl SqliteStore {
+    /// Opens (creating if missing) and migrates the database, with the default timeouts.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &StorageConfig::default()).await
+    }
+
+    /// Opens and migrates the database; a statement waits at most `busy_timeout_ms` for a lock
+    /// another process holds, then fails (503 `storage_unavailable`).
+    pub async fn connect_with(url: &str, timeouts: &StorageConfig) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(Duration::from_millis(timeouts.busy_timeout_ms))
             .foreign_keys(true);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
@@ -39,9 +50,16 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
-        Ok(Self { write, read })
+        Ok(Self {
+            write,
+            read,
+            budget: Default::default(),
+        })
     }
 }
+
+/// How long connecting to PostgreSQL, or waiting for a pooled connection, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// PostgreSQL: one pool for everything; row-level locking does the rest.
 #[derive(Debug, Clone)]
@@ -51,13 +69,38 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Connects and migrates, with the default timeouts.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &StorageConfig::default()).await
+    }
+
+    /// Connects and migrates. Every pooled connection runs with `statement_timeout` and
+    /// `lock_timeout` (a locked table or a runaway statement fails, as 503
+    /// `storage_unavailable`, instead of holding the request); the migrations run before, on a
+    /// connection of their own without them (they may wait for another replica's migration).
+    pub async fn connect_with(url: &str, timeouts: &StorageConfig) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)?;
+        {
+            let mut migrating =
+                tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
+                    .await
+                    .map_err(|_| {
+                        StoreError::Unavailable("connecting to PostgreSQL timed out".into())
+                    })??;
+            sqlx::migrate!("./migrations/postgres")
+                .run(&mut migrating)
+                .await?;
+            let _ = migrating.close().await;
+        }
+        let options = options.options([
+            ("statement_timeout", timeouts.statement_timeout_ms),
+            ("lock_timeout", timeouts.lock_timeout_ms),
+        ]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .acquire_timeout(CONNECT_TIMEOUT)
+            .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Self {
             write: pool.clone(),
             read: pool,
