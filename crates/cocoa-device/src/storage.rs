@@ -162,8 +162,22 @@ CREATE TABLE IF NOT EXISTS exposure_windows (id INTEGER PRIMARY KEY, json TEXT N
 ";
 
 impl SqliteStorage {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`. It holds this phone's keys: a new
+    /// database is created readable by its owner only (SQLite gives its WAL and shared-memory
+    /// files the database file's mode).
     pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut create = std::fs::OpenOptions::new();
+        create.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            create.mode(0o600);
+        }
+        match create.open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StorageError::Backend(format!("{}: {e}", path.display()))),
+        }
         let db = rusqlite::Connection::open(path)?;
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
         db.execute_batch(SCHEMA)?;

@@ -204,11 +204,16 @@ async fn registration_v2_and_v3_with_warnings_and_release_times() {
         assert_eq!(f.stored_keys().await, 9);
 
         let n = f.number().await;
-        let (status, body, _) = f.put("v3", &registration(&n, 100), false).await;
+        let (status, body, headers) = f.put("v3", &registration(&n, 100), false).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["verificationPayload"], Value::Null);
         assert_eq!(body["deviceVerificationPayload"], Value::Null);
-        assert_eq!(body["padding"], Value::Null);
+        // The request's padding is not echoed: the answer carries padding of its own, which
+        // makes it as long as a decoy's (see guess_limits.rs).
+        let padding = body["padding"].as_str().unwrap();
+        assert!(padding.chars().any(|c| c != 'x'), "the request's padding was echoed");
+        let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
+        assert_eq!(length % 4096, 0, "{length}");
         assert_eq!(body["idempotency_key"], "attempt-100");
         assert_eq!(body["keys"].as_array().unwrap().len(), 9);
         assert_eq!(

@@ -144,7 +144,17 @@ fn open(state: &Path) -> Result<Phone<SqliteStorage>, Failure> {
     if state.join(USE_ENDED_MARKER).exists() {
         return Err(Failure::new(INVALID, DeviceError::UseEnded));
     }
-    std::fs::create_dir_all(state).usage_or_io(format!("creating {}", state.display()))?;
+    // The folder holds this phone's keys and sightings: its owner's only.
+    let mut folder = std::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        folder.mode(0o700);
+    }
+    folder
+        .create(state)
+        .usage_or_io(format!("creating {}", state.display()))?;
     let storage = SqliteStorage::open(&state.join("phone.db"))
         .usage_or_io(format!("opening {}", state.display()))?;
     Ok(Phone::new(storage))

@@ -135,3 +135,19 @@ fn world_readable_database_and_secrets_regression_exposed_files_are_refused() {
     chmod(&key, 0o600);
     serve_once(&data);
 }
+
+#[test]
+fn world_readable_database_and_secrets_regression_phone_state_is_private_too() {
+    // The phone's folder holds its temporary exposure keys and sightings.
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("phone");
+    let out = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["device", "--state"])
+        .arg(&state)
+        .arg("status")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "not set up yet");
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("phone.db")), 0o600);
+}
