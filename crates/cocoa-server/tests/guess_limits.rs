@@ -397,3 +397,35 @@ async fn admin_token_guesses_regression_are_rate_limited_per_client() {
         .is_empty());
     assert_eq!(backend.store.count_numbers().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn parallel_wrong_guesses_regression_malformed_requests_count_nothing_short_numbers_count() {
+    let backend = Backend::sqlite().await;
+    let server = start(&backend, |c| c.rate_limit.client_failures_per_window = 3).await;
+    let http = reqwest::Client::new();
+    let url = server.url("/api/v2/diagnosis");
+    // Twenty requests that evaluate no number: not JSON, and an unserved region.
+    for i in 0..20 {
+        let r = if i % 2 == 0 {
+            http.put(&url)
+                .header("content-type", "application/json")
+                .body("{not json")
+        } else {
+            let mut body = registration("12345678", i);
+            body["regions"] = json!(["999"]);
+            http.put(&url).json(&body)
+        };
+        assert_eq!(r.send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    }
+    // A number that is not 8 digits counts as a wrong one.
+    for _ in 0..2 {
+        let r = http
+            .put(&url)
+            .json(&registration("1234", 1))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
+    }
+    assert_eq!(flood(&http, &[&server], 5).await, 1);
+}

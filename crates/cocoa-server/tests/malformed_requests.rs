@@ -101,9 +101,12 @@ impl Fixture {
         .expect("an answer within 10 s")
         .unwrap();
         let text = String::from_utf8_lossy(&got).into_owned();
-        let (head, body) = text
-            .split_once("\r\n\r\n")
-            .unwrap_or_else(|| panic!("no answer to {:?}: {text:?}", String::from_utf8_lossy(request)));
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| {
+            panic!(
+                "no answer to {:?}: {text:?}",
+                String::from_utf8_lossy(request)
+            )
+        });
         let mut lines = head.lines();
         let status = lines.next().unwrap().split(' ').nth(1).unwrap();
         let headers = lines
@@ -117,14 +120,17 @@ impl Fixture {
         }
     }
 
-    /// A request of `method path` with `headers` (each ending in CRLF) and `body`, which the
-    /// client then stops sending.
+    /// A complete request of `method path` with `headers` (each ending in CRLF) and `body`.
     async fn raw(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> Answer {
-        let mut request =
-            format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n")
-                .into_bytes();
-        request.extend_from_slice(body);
-        self.raw_with(&request, true).await
+        self.raw_with(&request_bytes(method, path, headers, body), false)
+            .await
+    }
+
+    /// The same, after which the client stops sending (it shuts its side of the connection
+    /// down), so that a body shorter than announced ends there.
+    async fn cut(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> Answer {
+        self.raw_with(&request_bytes(method, path, headers, body), true)
+            .await
     }
 
     /// A request through reqwest: JSON `body` text, the admin token on issuance, and the
@@ -174,7 +180,7 @@ impl Fixture {
             let answer = match &case.request {
                 Request::Json(path, body) => self.json(path, body.clone()).await,
                 Request::Typed(path, kind, body) => self.send(path, *kind, body.clone()).await,
-                Request::Raw(bytes) => self.raw_with(bytes, true).await,
+                Request::Raw(bytes) => self.raw_with(bytes, false).await,
             };
             assert_eq!(answer.status, case.status, "{}: {answer:?}", case.name);
             assert_eq!(answer.code(), case.code, "{}", case.name);
@@ -194,8 +200,16 @@ enum Request {
     Json(&'static str, String),
     /// A body with the given `Content-Type`, or none.
     Typed(&'static str, Option<&'static str>, String),
-    /// Bytes over TCP, the sending side closed after them.
+    /// A complete request's bytes over TCP.
     Raw(Vec<u8>),
+}
+
+fn request_bytes(method: &str, path: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{headers}\r\n")
+            .into_bytes();
+    request.extend_from_slice(body);
+    request
 }
 
 struct Case {
@@ -429,7 +443,7 @@ async fn truncated_body_gets_400_not_413() {
         let before = f.counts().await;
         for (declared, sent) in [(body.len(), cut), (body.len(), &b""[..]), (1, &b""[..])] {
             let headers = format!("{}Content-Length: {declared}\r\n", headers_for(path));
-            let answer = f.raw(method_for(path), path, &headers, sent).await;
+            let answer = f.cut(method_for(path), path, &headers, sent).await;
             assert_eq!(answer.status, 400, "{path} {declared}: {answer:?}");
             assert_eq!(answer.code(), "malformed_body", "{path}");
         }
@@ -479,7 +493,7 @@ async fn bad_chunk_gets_400_not_413() {
             ),
         ] {
             let (headers, bytes) = framed(chunks);
-            let answer = f.raw(method_for(path), path, &headers, &bytes).await;
+            let answer = f.cut(method_for(path), path, &headers, &bytes).await;
             assert_eq!(answer.status, 400, "{path} {name}: {answer:?}");
             assert_eq!(answer.code(), "malformed_body", "{path} {name}");
         }

@@ -417,6 +417,9 @@ mod tests {
         assert!(token.authorizes(Some("bearer secret-token-0123456789")));
         assert!(!token.authorizes(Some("Basic secret-token-0123456789")));
         assert!(!token.authorizes(Some("Bearer secret-token-012345678")));
+        assert!(!token.authorizes(Some("Bearer secret-token-01234567890")));
+        assert!(!token.authorizes(Some("Bearer ")));
+        assert!(!token.authorizes(Some("Bearer")));
         assert!(!token.authorizes(Some("secret-token-0123456789")));
         assert!(!token.authorizes(None));
         assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
