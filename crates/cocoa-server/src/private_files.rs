@@ -1,8 +1,9 @@
 //! Files that hold secrets are readable by their owner only. The SQLite database holds the export
 //! signing key and the processing-number HMAC key (with them, anyone could sign files phones
 //! accept, or recover every live number offline), so the data folder is created 0700 and every
-//! database, WAL, shared-memory and secret file 0600; an existing one that others may read is
-//! refused at start-up with a message that says how to fix it, rather than silently trusted.
+//! database, WAL, shared-memory and secret file 0600; an existing file that others may read, or a
+//! folder they may change, is refused at start-up with a message that says how to fix it, rather
+//! than silently trusted.
 //!
 //! SQLite creates its `-wal` and `-shm` files with the mode of the database file, which is why
 //! the database file is created here, 0600, before SQLite opens it.
@@ -61,11 +62,29 @@ fn refuse_if_shared(
     Ok(())
 }
 
-/// Creates `dir` (and missing parents) with mode 0700, or checks that the existing one is not
-/// open to other users.
+/// Creates `dir` (and missing parents) with mode 0700. An existing folder that others may change
+/// is refused (they could replace the database or the token); one they may only list is accepted
+/// with a warning, since every file in it that matters is 0600 and checked on its own.
 pub fn private_dir(dir: &Path) -> Result<(), PrivateFileError> {
     match std::fs::metadata(dir) {
-        Ok(metadata) => refuse_if_shared(dir, &metadata, 0o700),
+        Ok(metadata) => {
+            let mode = mode_of(&metadata);
+            if mode & 0o022 != 0 {
+                return Err(PrivateFileError::Exposed {
+                    path: dir.display().to_string(),
+                    mode,
+                    want: 0o700,
+                });
+            }
+            if mode & SHARED_BITS != 0 {
+                tracing::warn!(
+                    path = %dir.display(),
+                    mode = format!("{mode:04o}"),
+                    "other users can list the data folder (its files are private); chmod 700 it"
+                );
+            }
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut builder = std::fs::DirBuilder::new();
             builder.recursive(true);

@@ -135,14 +135,12 @@ async fn slow_header_client_is_disconnected_within_the_header_timeout() {
     });
     let mut buf = [0u8; 1024];
     let closed = tokio::time::timeout(Duration::from_secs(1) + SLACK, async {
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => return first_byte.elapsed(),
-                Ok(n) => panic!(
-                    "answered a head that never ended: {:?}",
-                    String::from_utf8_lossy(&buf[..n])
-                ),
-            }
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => first_byte.elapsed(),
+            Ok(n) => panic!(
+                "answered a head that never ended: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
         }
     })
     .await
@@ -213,14 +211,14 @@ async fn many_idle_sockets_do_not_stop_healthz() {
         }
         idle.push(stream);
     }
-    let answer = reqwest::get(server.url("/healthz")).await.unwrap();
+    let answer = client().get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(answer.status(), 200);
     assert_eq!(answer.json::<Value>().await.unwrap()["status"], "ok");
     // Room was made by closing the connections idle the longest.
     closed_within(&mut idle[0], SLACK).await;
     closed_within(&mut idle[1], SLACK).await;
     // Phones still get through, one connection after another.
-    let http = reqwest::Client::new();
+    let http = client();
     for _ in 0..3 {
         let r = http.get(server.url("/healthz")).send().await.unwrap();
         assert_eq!(r.status(), 200);
@@ -327,7 +325,7 @@ async fn locked_sqlite_database_gives_503_within_the_busy_timeout() {
     };
     let store = Arc::new(SqliteStore::connect_with(&url, &timeouts).await.unwrap());
     let server = Server::start(store, clock(), |_| {}).await;
-    let http = reqwest::Client::new();
+    let http = client();
     // Another process (`cocoa export`, say) holds the write lock.
     let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("BEGIN EXCLUSIVE")
@@ -339,6 +337,14 @@ async fn locked_sqlite_database_gives_503_within_the_busy_timeout() {
     assert_storage_unavailable(r, started, Duration::from_millis(500)).await;
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     assert_eq!(issue(&http, &server).await.status(), 201);
+}
+
+/// A client that gives up after ten seconds: a hang fails the test instead of stalling it.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 async fn issue(http: &reqwest::Client, server: &Server) -> reqwest::Response {
@@ -381,8 +387,8 @@ async fn postgres(url_of: impl FnOnce(&str) -> String) -> Option<(Arc<dyn Store>
 
 fn short_timeouts() -> StorageConfig {
     StorageConfig {
-        statement_timeout_ms: 0,
-        lock_timeout_ms: 0,
+        statement_timeout_ms: 1500,
+        lock_timeout_ms: 500,
         busy_timeout_ms: 500,
         health_timeout_ms: 500,
     }
@@ -394,7 +400,7 @@ async fn locked_postgres_table_gives_503_within_the_statement_timeout() {
         return;
     };
     let server = Server::start(store, clock(), |c| c.storage = short_timeouts()).await;
-    let http = reqwest::Client::new();
+    let http = client();
     let answer: Value = issue(&http, &server).await.json().await.unwrap();
     let number = answer["processingNumbers"][0]["processingNumber"]
         .as_str()
@@ -444,7 +450,7 @@ async fn unresponsive_postgres_makes_healthz_degraded_within_the_health_timeout(
         return;
     };
     let server = Server::start(store, clock(), |c| c.storage = short_timeouts()).await;
-    let http = reqwest::Client::new();
+    let http = client();
     let r = http.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
 

@@ -2,6 +2,12 @@
 //! (method, path) pairs the router serves, its schemas name the fields serde writes, it lists every
 //! error and warning code the server sends, and real answers fit the responses it documents.
 //!
+//! The document and the server agree on requests too: every example request body in it is
+//! accepted by the real server (`openapi_examples_are_accepted`), and a table of values at the
+//! edges of each request schema gets the same verdict from the document (through `allows`, the
+//! schema keywords the document uses, checked here independently of the server) and from the
+//! server (`the_document_and_the_validation_agree`).
+//!
 //! The published files are served by one wildcard route, `/c19r/{*path}`; the document lists
 //! the files under it as separate paths (`/c19r/{region}/list.json`, ...), which are probed with
 //! their parameters filled in, after an export run has published every kind of file.
@@ -20,7 +26,7 @@ use cocoa_api::{
 };
 use cocoa_server::export::{ExportReport, PublishedFile};
 use cocoa_server::registration::epoch_day;
-use cocoa_server::{App, ServerConfig, SystemClock};
+use cocoa_server::{App, Clock, ManualClock, ServerConfig, SystemClock};
 use gaen::{ExportVerifier, SignedExport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -35,7 +41,7 @@ const TOKEN: &str = "openapi-test-token-0123456789";
 const ADMIN_PATHS: [&str; 2] = ["/api/v1/processing-numbers", "/api/v1/admin/export"];
 
 /// Every stable error code of `cocoa_api::codes`; the server can send each of them.
-const ERROR_CODES: [&str; 18] = [
+const ERROR_CODES: [&str; 21] = [
     codes::PROCESSING_NUMBER_INVALID,
     codes::PROCESSING_NUMBER_EXPIRED,
     codes::PROCESSING_NUMBER_USED,
@@ -54,7 +60,13 @@ const ERROR_CODES: [&str; 18] = [
     codes::LENGTH_REQUIRED,
     codes::INVALID_SURVEY,
     codes::SURVEY_CLOSED,
+    codes::MALFORMED_BODY,
+    codes::UNSUPPORTED_MEDIA_TYPE,
+    codes::INVALID_PATH,
 ];
+
+/// The header every JSON request body is sent with.
+const JSON: (&str, &str) = ("content-type", "application/json");
 
 /// The methods probed on every path. `HEAD` is checked apart: axum answers it wherever it answers
 /// `GET`, and the document says so once instead of repeating every `GET` operation.
@@ -159,14 +171,22 @@ async fn app() -> (tempfile::TempDir, App) {
 }
 
 async fn app_with(tweak: impl FnOnce(&mut ServerConfig)) -> (tempfile::TempDir, App) {
+    app_at(Arc::new(SystemClock), tweak).await
+}
+
+async fn app_at(
+    clock: Arc<dyn Clock>,
+    tweak: impl FnOnce(&mut ServerConfig),
+) -> (tempfile::TempDir, App) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig {
-        data_dir: dir.path().to_path_buf(),
+        // A folder the server creates itself, with the mode it wants for its secrets.
+        data_dir: dir.path().join("data"),
         admin_token: Some(TOKEN.into()),
         ..Default::default()
     };
     tweak(&mut config);
-    let app = App::open(config, Arc::new(SystemClock)).await.unwrap();
+    let app = App::open(config, clock).await.unwrap();
     (dir, app)
 }
 
@@ -320,10 +340,63 @@ fn type_matches(name: &str, value: &Value) -> bool {
 }
 
 /// The part of JSON Schema the document uses: `$ref`, `type`, `const`, `enum`, `oneOf`,
-/// `required`, `properties`, `items`. Stricter than JSON Schema in one way: a field an object
-/// schema does not list is an error, so a field the server adds must be documented.
+/// `if`/`then`, `required`, `properties`, `additionalProperties: false`, `items`, `minItems`,
+/// `maxItems`, `minLength`, `maxLength` (in code points), `minimum`, `maximum`, `pattern` (the
+/// few forms the document uses, see [`pattern_matches`]) and, as the document's conventions
+/// say, the formats `date` and `date-time` as assertions. Any other keyword that constrains
+/// values is an error, so that the document cannot say more than this checks. Stricter than
+/// JSON Schema in one way: an object schema (`type: object`) with `properties` must list every
+/// field, so a field the server adds must be documented.
 fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), String> {
+    check(doc, schema, value, at, true)
+}
+
+/// Whether the document allows `value` as an instance of `schema`, with JSON Schema's own rule
+/// for fields a schema does not list: allowed unless `additionalProperties` is false.
+fn allows(doc: &Value, schema: &Value, value: &Value) -> Result<(), String> {
+    check(doc, schema, value, "", false)
+}
+
+fn check(doc: &Value, schema: &Value, value: &Value, at: &str, strict: bool) -> Result<(), String> {
+    let validate = |doc: &Value, schema: &Value, value: &Value, at: &str| {
+        check(doc, schema, value, at, strict)
+    };
+    const KNOWN: [&str; 26] = [
+        "$ref",
+        "type",
+        "const",
+        "enum",
+        "oneOf",
+        "if",
+        "then",
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "pattern",
+        "format",
+        // Annotations.
+        "description",
+        "examples",
+        "default",
+        "contentEncoding",
+        "summary",
+        "title",
+        "example",
+    ];
     let schema = resolve(doc, schema);
+    for keyword in schema.as_object().into_iter().flat_map(|o| o.keys()) {
+        assert!(
+            KNOWN.contains(&keyword.as_str()),
+            "{at}: the schema keyword {keyword} is not checked by this test"
+        );
+    }
     if let Some(expected) = schema.get("const") {
         if expected != value {
             return Err(format!("{at}: {value} is not {expected}"));
@@ -345,16 +418,27 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
             ));
         }
     }
-    if let Some(types) = schema.get("type") {
-        let names: Vec<&str> = match types {
-            Value::String(name) => vec![name.as_str()],
-            Value::Array(names) => names.iter().map(|n| n.as_str().unwrap()).collect(),
-            other => panic!("{at}: bad type {other}"),
-        };
-        if !names.iter().any(|name| type_matches(name, value)) {
-            return Err(format!("{at}: {value} is not of type {names:?}"));
+    if let Some(condition) = schema.get("if") {
+        if validate(doc, condition, value, at).is_ok() {
+            if let Some(then) = schema.get("then") {
+                validate(doc, then, value, at)?;
+            }
         }
     }
+    let object_schema = match schema.get("type") {
+        Some(types) => {
+            let names: Vec<&str> = match types {
+                Value::String(name) => vec![name.as_str()],
+                Value::Array(names) => names.iter().map(|n| n.as_str().unwrap()).collect(),
+                other => panic!("{at}: bad type {other}"),
+            };
+            if !names.iter().any(|name| type_matches(name, value)) {
+                return Err(format!("{at}: {value} is not of type {names:?}"));
+            }
+            names.contains(&"object")
+        }
+        None => false,
+    };
     if let Value::Object(fields) = value {
         for name in schema
             .get("required")
@@ -366,21 +450,223 @@ fn validate(doc: &Value, schema: &Value, value: &Value, at: &str) -> Result<(), 
                 return Err(format!("{at}: required field {name} is missing"));
             }
         }
-        if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
-            for (name, field) in fields {
-                let Some(field_schema) = properties.get(name) else {
+        let additional = schema.get("additionalProperties");
+        let closed = additional == Some(&Value::Bool(false));
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (name, field) in fields {
+            match properties.and_then(|p| p.get(name)) {
+                Some(field_schema) => validate(doc, field_schema, field, &format!("{at}.{name}"))?,
+                None if additional.is_some_and(Value::is_object) => {
+                    validate(doc, additional.unwrap(), field, &format!("{at}.{name}"))?
+                }
+                None if closed => {
+                    return Err(format!("{at}: field {name:?} is not allowed"));
+                }
+                None if strict && object_schema && properties.is_some() => {
                     return Err(format!("{at}: field {name:?} is not documented"));
-                };
-                validate(doc, field_schema, field, &format!("{at}.{name}"))?;
+                }
+                None => {}
             }
         }
     }
-    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
-        for (i, item) in items.iter().enumerate() {
-            validate(doc, item_schema, item, &format!("{at}[{i}]"))?;
+    if let Value::Array(items) = value {
+        if let Some(item_schema) = schema.get("items") {
+            for (i, item) in items.iter().enumerate() {
+                validate(doc, item_schema, item, &format!("{at}[{i}]"))?;
+            }
+        }
+        let len = items.len() as u64;
+        if schema
+            .get("minItems")
+            .is_some_and(|m| len < m.as_u64().unwrap())
+        {
+            return Err(format!("{at}: fewer than minItems items"));
+        }
+        if schema
+            .get("maxItems")
+            .is_some_and(|m| len > m.as_u64().unwrap())
+        {
+            return Err(format!("{at}: more than maxItems items"));
+        }
+    }
+    if let Value::String(text) = value {
+        let len = text.chars().count() as u64;
+        if schema
+            .get("minLength")
+            .is_some_and(|m| len < m.as_u64().unwrap())
+        {
+            return Err(format!("{at}: {value} is shorter than minLength"));
+        }
+        if schema
+            .get("maxLength")
+            .is_some_and(|m| len > m.as_u64().unwrap())
+        {
+            return Err(format!("{at}: {value} is longer than maxLength"));
+        }
+        if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
+            if !pattern_matches(pattern, text) {
+                return Err(format!("{at}: {value} does not match {pattern}"));
+            }
+        }
+        match schema.get("format").and_then(Value::as_str) {
+            Some("date") if !is_full_date(text) => {
+                return Err(format!("{at}: {value} is not an RFC 3339 full-date"));
+            }
+            Some("date-time") if !is_date_time(text) => {
+                return Err(format!("{at}: {value} is not an RFC 3339 date-time"));
+            }
+            _ => {}
+        }
+    }
+    if let Value::Number(n) = value {
+        // i128 holds every JSON integer serde_json reads; other numbers compare as f64.
+        let as_i128 = |v: &Value| {
+            v.as_i64()
+                .map(i128::from)
+                .or_else(|| v.as_u64().map(i128::from))
+        };
+        let below = |bound: &Value| match (as_i128(value), as_i128(bound)) {
+            (Some(v), Some(b)) => v < b,
+            _ => n.as_f64().unwrap() < bound.as_f64().unwrap(),
+        };
+        let above = |bound: &Value| match (as_i128(value), as_i128(bound)) {
+            (Some(v), Some(b)) => v > b,
+            _ => n.as_f64().unwrap() > bound.as_f64().unwrap(),
+        };
+        if schema.get("minimum").is_some_and(below) {
+            return Err(format!("{at}: {value} is below the minimum"));
+        }
+        if schema.get("maximum").is_some_and(above) {
+            return Err(format!("{at}: {value} is above the maximum"));
         }
     }
     Ok(())
+}
+
+/// A regular expression of the forms the document uses: `^`, then atoms (a literal
+/// character, or a class `[...]` of characters and ranges) each with an optional `{n}` or `+`,
+/// then `$`. Panics on anything else, so the document cannot use a pattern this does not check.
+fn pattern_matches(pattern: &str, text: &str) -> bool {
+    #[derive(Debug)]
+    enum Atom {
+        One(char),
+        Class(Vec<(char, char)>),
+    }
+    let body = pattern
+        .strip_prefix('^')
+        .and_then(|p| p.strip_suffix('$'))
+        .unwrap_or_else(|| panic!("pattern {pattern} is not anchored"));
+    let mut atoms: Vec<(Atom, usize, bool)> = Vec::new(); // (atom, min, more allowed)
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        let atom = match c {
+            '[' => {
+                let mut ranges = Vec::new();
+                let mut class: Vec<char> = Vec::new();
+                for c in chars.by_ref() {
+                    if c == ']' {
+                        break;
+                    }
+                    class.push(c);
+                }
+                let mut i = 0;
+                while i < class.len() {
+                    if i + 2 < class.len() && class[i + 1] == '-' {
+                        ranges.push((class[i], class[i + 2]));
+                        i += 3;
+                    } else {
+                        ranges.push((class[i], class[i]));
+                        i += 1;
+                    }
+                }
+                Atom::Class(ranges)
+            }
+            '\\' | '(' | ')' | '|' | '?' | '*' | '.' | '{' | '+' => {
+                panic!("pattern {pattern}: {c} is not supported here")
+            }
+            other => Atom::One(other),
+        };
+        let (min, more) = match chars.peek() {
+            Some('+') => {
+                chars.next();
+                (1, true)
+            }
+            Some('{') => {
+                chars.next();
+                let n: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                (
+                    n.parse().unwrap_or_else(|_| panic!("pattern {pattern}")),
+                    false,
+                )
+            }
+            _ => (1, false),
+        };
+        atoms.push((atom, min, more));
+    }
+    fn fits(atom: &Atom, c: char) -> bool {
+        match atom {
+            Atom::One(x) => *x == c,
+            Atom::Class(ranges) => ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)),
+        }
+    }
+    fn go(atoms: &[(Atom, usize, bool)], text: &[char]) -> bool {
+        let Some(((atom, min, more), rest)) = atoms.split_first() else {
+            return text.is_empty();
+        };
+        let run = text.iter().take_while(|c| fits(atom, **c)).count();
+        if run < *min {
+            return false;
+        }
+        let longest = if *more { run } else { *min };
+        (*min..=longest).rev().any(|n| go(rest, &text[n..]))
+    }
+    let text: Vec<char> = text.chars().collect();
+    go(&atoms, &text)
+}
+
+/// RFC 3339 `full-date`, checked here independently of the server's parser.
+fn is_full_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+        && chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
+/// RFC 3339 `date-time` (section 5.6 ABNF; `T` and `Z` in either case, section 5.6's note).
+fn is_date_time(text: &str) -> bool {
+    let (Some(date), Some(rest)) = (text.get(..10), text.get(10..)) else {
+        return false;
+    };
+    let Some(time) = rest.strip_prefix(['T', 't']) else {
+        return false;
+    };
+    let two = |s: &str, max: u32| {
+        s.len() == 2 && s.bytes().all(|b| b.is_ascii_digit()) && s.parse::<u32>().unwrap() <= max
+    };
+    let (clock, offset) = match time.find(['Z', 'z', '+', '-']) {
+        Some(i) => time.split_at(i),
+        None => return false,
+    };
+    let offset_ok = matches!(offset, "Z" | "z")
+        || (offset.len() == 6
+            && offset.as_bytes()[3] == b':'
+            && two(&offset[1..3], 23)
+            && two(&offset[4..6], 59));
+    let (hms, fraction) = match clock.split_once('.') {
+        Some((hms, f)) => (hms, Some(f)),
+        None => (clock, None),
+    };
+    let parts: Vec<&str> = hms.split(':').collect();
+    is_full_date(date)
+        && offset_ok
+        && fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+        && parts.len() == 3
+        && two(parts[0], 23)
+        && two(parts[1], 59)
+        && two(parts[2], 60)
 }
 
 /// Checks that `answer` is a response the document gives for this operation: its status is
@@ -410,8 +696,13 @@ fn check_answer(doc: &Value, method: &Method, path: &str, answer: &Answer) {
             answer.status
         );
         let value = value.unwrap().to_str().unwrap();
-        let value = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(value));
-        validate(doc, &resolve(doc, spec)["schema"], &value, name).unwrap();
+        let schema = &resolve(doc, spec)["schema"];
+        // A header is text; a schema of a number reads it as one.
+        let value = match schema["type"].as_str() {
+            Some("integer" | "number") => serde_json::from_str::<Value>(value).unwrap(),
+            _ => json!(value),
+        };
+        validate(doc, schema, &value, name).unwrap();
     }
     match response.get("content").and_then(Value::as_object) {
         None => assert!(
@@ -998,6 +1289,13 @@ async fn examples_fit_their_schemas_and_types() {
     assert!(checked >= 15, "only {checked} examples");
 }
 
+/// A v3 answer without its random `padding`.
+fn unpadded(mut answer: Value) -> Value {
+    assert!(answer["padding"].is_string(), "{answer}");
+    answer.as_object_mut().unwrap().remove("padding");
+    answer
+}
+
 /// The day of `days_ago` days before today (UTC), as a rolling start number.
 fn day_start(days_ago: i64) -> i64 {
     (epoch_day(Utc::now().date_naive()) - days_ago) * 144
@@ -1010,7 +1308,7 @@ async fn issue(app: &App, doc: &Value, body: Value) -> Vec<String> {
         app,
         Method::POST,
         path,
-        &[("authorization", auth.as_str())],
+        &[("authorization", auth.as_str()), JSON],
         body.to_string(),
     )
     .await;
@@ -1031,7 +1329,8 @@ async fn register(
     request: &Value,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let answer = send(app, Method::PUT, path, headers, request.to_string()).await;
+    let headers: Vec<(&str, &str)> = headers.iter().copied().chain([JSON]).collect();
+    let answer = send(app, Method::PUT, path, &headers, request.to_string()).await;
     check_answer(doc, &Method::PUT, path, &answer);
     answer
 }
@@ -1085,11 +1384,11 @@ async fn real_answers_fit_the_documented_responses() {
         warnings,
         [(0, "key_too_old"), (1, "outside_infectious_window")]
     );
-    // A retry is answered the same way; another registration with the number is refused.
-    assert_eq!(
-        register(&app, &doc, v3, &request, &[]).await.body,
-        answer.body
-    );
+    // A retry is answered the same way (but for the random padding, of the same size);
+    // another registration with the number is refused.
+    let retry = register(&app, &doc, v3, &request, &[]).await;
+    assert_eq!(retry.body.len(), answer.body.len());
+    assert_eq!(unpadded(retry.json()), unpadded(answer.json()));
     let mut other = registration(&numbers[0], &onset, vec![key(9, day_start(0))]);
     other.idempotency_key = Some("another-attempt".into());
     let other = json!(other);
@@ -1150,12 +1449,17 @@ async fn real_answers_fit_the_documented_responses() {
     let decoy = json!(registration("00000000", &onset, vec![key(7, day_start(1))]));
     let answer = register(&app, &doc, v3, &decoy, &chaff).await;
     assert_eq!(answer.status, StatusCode::OK);
-    let answer = send(&app, Method::PUT, v3, &chaff, "garbage").await;
+    let answer = send(&app, Method::PUT, v3, &[chaff[0], JSON], "garbage").await;
+    check_answer(&doc, &Method::PUT, v3, &answer);
     assert_eq!(
         (answer.status, answer.body.len()),
-        (StatusCode::OK, 0),
-        "as documented for v3 chaff"
+        (StatusCode::OK, 4096),
+        "as documented for v3 chaff: made up, padded"
     );
+    // Only the transport of a decoy's body is checked: its media type too.
+    let answer = send(&app, Method::PUT, v3, &chaff, "garbage").await;
+    check_answer(&doc, &Method::PUT, v3, &answer);
+    assert_eq!(answer.error_code(), codes::UNSUPPORTED_MEDIA_TYPE);
 
     // Limits and authorisation.
     let big = "x".repeat(64 * 1024 + 1);
@@ -1173,19 +1477,24 @@ async fn real_answers_fit_the_documented_responses() {
             codes::PAYLOAD_TOO_LARGE,
         ),
         (
-            vec![("authorization", auth.as_str())],
+            vec![("authorization", auth.as_str()), JSON],
             json!({"count": 0}).to_string(),
             codes::BAD_REQUEST,
         ),
         (
-            vec![("authorization", auth.as_str())],
+            vec![("authorization", auth.as_str()), JSON],
             json!({"colour": 1}).to_string(),
             codes::BAD_REQUEST,
         ),
         (
-            vec![("authorization", auth.as_str())],
+            vec![("authorization", auth.as_str()), JSON],
             json!({"testDate": "2000-01-01"}).to_string(),
             codes::BAD_REQUEST,
+        ),
+        (
+            vec![("authorization", auth.as_str())],
+            json!({}).to_string(),
+            codes::UNSUPPORTED_MEDIA_TYPE,
         ),
         (
             vec![("authorization", "Bearer wrong-token-0123456789")],
@@ -1373,7 +1682,7 @@ async fn export_runs_and_published_files_fit_the_documented_responses() {
 async fn rate_limited_answers_carry_retry_after() {
     let (_dir, app) = app().await;
     let doc = document(&app).await;
-    let onset = format!("{}", Utc::now().date_naive());
+    let onset = format!("{}T00:00:00Z", Utc::now().date_naive());
     let guess = json!(registration("99999999", &onset, vec![key(1, day_start(1))]));
     // Requests through `oneshot` carry no address: they all count as one client.
     let limit = ServerConfig::default()
@@ -1449,7 +1758,7 @@ fn check_survey_schemas(doc: &Value) {
 async fn submit(app: &App, doc: &Value, body: &str) -> Answer {
     let path = "/api/v1/event_log";
     let length = body.len().to_string();
-    let headers = [("content-length", length.as_str())];
+    let headers = [("content-length", length.as_str()), JSON];
     let answer = send(app, Method::PUT, path, &headers, body.to_owned()).await;
     check_answer(doc, &Method::PUT, path, &answer);
     answer
@@ -1526,4 +1835,445 @@ async fn the_event_log_answers_fit_the_documented_responses() {
     .await;
     let answer = submit(&closed, &doc, &survey(json!({}))).await;
     assert_eq!(answer.error_code(), codes::SURVEY_CLOSED);
+}
+
+/// The time the document's examples are written for: their dates are recent then.
+fn example_time() -> chrono::DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2022, 8, 3, 5, 30, 0).unwrap()
+}
+
+/// A server at the examples' time, taking many surveys from one client.
+async fn example_app() -> (tempfile::TempDir, App) {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(example_time()));
+    app_at(clock, |c| c.survey.client_submissions_per_window = 10_000).await
+}
+
+/// A request body as its operation takes it (the token, the JSON type, a declared length),
+/// checked against the documented responses.
+async fn post(app: &App, doc: &Value, path: &str, body: &Value) -> Answer {
+    let text = body.to_string();
+    let length = text.len().to_string();
+    let auth = format!("Bearer {TOKEN}");
+    let mut headers = vec![JSON, ("content-length", length.as_str())];
+    let method = match path {
+        "/api/v1/processing-numbers" => {
+            headers.push(("authorization", auth.as_str()));
+            Method::POST
+        }
+        _ => Method::PUT,
+    };
+    let answer = send(app, method.clone(), path, &headers, text).await;
+    check_answer(doc, &method, path, &answer);
+    answer
+}
+
+/// The examples of a request body: (name, value).
+fn request_examples(doc: &Value, path: &str, method: &str) -> Vec<(String, Value)> {
+    let body = resolve(doc, &doc["paths"][path][method]["requestBody"]);
+    let media = &body["content"]["application/json"];
+    let mut examples: Vec<(String, Value)> = media
+        .get("example")
+        .map(|e| ("example".to_owned(), e.clone()))
+        .into_iter()
+        .collect();
+    for (name, example) in media["examples"].as_object().into_iter().flatten() {
+        examples.push((name.clone(), example["value"].clone()));
+    }
+    examples
+}
+
+/// Stores the processing number `number` as issued now, valid for a day.
+async fn insert_number(app: &App, number: &str) {
+    let state = app.state();
+    let parsed = cocoa_server::numbers::ProcessingNumber::parse(number).unwrap();
+    let now = state.clock.now().timestamp();
+    let row = cocoa_server::store::NewNumber {
+        tag: state.number_key.tag(&parsed),
+        created_at: now,
+        expires_at: now + 86_400,
+        dates: Default::default(),
+    };
+    state.store.insert_numbers(&[row]).await.unwrap();
+}
+
+/// Every example request body in the document is accepted by the real server at the time the
+/// examples are written for, and the registration example gets exactly the documented answer.
+/// The property-level `examples` of the registration's fields are accepted too, each put into
+/// the request example.
+#[tokio::test]
+async fn openapi_examples_are_accepted() {
+    let (_dir, app) = example_app().await;
+    let doc = document(&app).await;
+    let (v2, v3) = ("/api/v2/diagnosis", "/api/v3/diagnosis");
+    let mut sent = 0;
+    for path in ["/api/v1/processing-numbers", "/api/v1/event_log"] {
+        let method = documented(&doc)
+            .into_iter()
+            .find(|(_, p)| p == path)
+            .map(|(m, _)| m.to_ascii_lowercase())
+            .unwrap();
+        for (name, example) in request_examples(&doc, path, &method) {
+            let answer = post(&app, &doc, path, &example).await;
+            assert!(answer.status.is_success(), "{path} {name}: {answer:?}");
+            sent += 1;
+        }
+    }
+    let registrations = request_examples(&doc, v3, "put");
+    assert_eq!(registrations, request_examples(&doc, v2, "put"));
+    let documented_answer = doc["paths"][v3]["put"]["responses"]["200"]["content"]
+        ["application/json"]["example"]
+        .clone();
+    for (name, example) in &registrations {
+        insert_number(&app, example["verificationPayload"].as_str().unwrap()).await;
+        let answer = post(&app, &doc, v3, example).await;
+        assert_eq!(answer.status, StatusCode::OK, "{name}: {answer:?}");
+        if name == "symptomatic" {
+            assert_eq!(unpadded(answer.json()), unpadded(documented_answer.clone()));
+        }
+        // v2 takes the same example: a retry of the stored registration, 204.
+        let answer = post(&app, &doc, v2, example).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT, "{name}: {answer:?}");
+        sent += 2;
+    }
+    assert!(sent >= 6, "only {sent} examples");
+
+    // Each field's examples, in the registration example, with a fresh number each.
+    let (base_name, base) = &registrations[0];
+    let mut fields = Vec::new();
+    for (schema_name, prefix) in [
+        ("DiagnosisRequest", "/"),
+        ("DiagnosisRequestKey", "/keys/0/"),
+    ] {
+        for (field, spec) in schema(&doc, schema_name)["properties"].as_object().unwrap() {
+            for example in spec["examples"].as_array().into_iter().flatten() {
+                fields.push((format!("{prefix}{field}"), example.clone()));
+            }
+        }
+    }
+    assert!(fields.len() >= 8, "{fields:?}");
+    let numbers = issue(&app, &doc, json!({"count": fields.len()})).await;
+    for ((pointer, example), number) in fields.iter().zip(numbers) {
+        let mut request = base.clone();
+        *request.pointer_mut(pointer).unwrap() = example.clone();
+        if pointer != "/verificationPayload" {
+            request["verificationPayload"] = json!(number);
+        } else {
+            // The example number is the request example's, registered above: a retry.
+            assert_eq!(example, &base["verificationPayload"], "{base_name}");
+        }
+        let answer = post(&app, &doc, v3, &request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::OK,
+            "{pointer} = {example}: {answer:?}"
+        );
+    }
+}
+
+/// A request body with the value at `pointer` set (`Some`, added if the field is not there) or
+/// removed (`None`); the pointer `""` replaces the whole body.
+fn with(base: &Value, pointer: &str, value: Option<Value>) -> Value {
+    if pointer.is_empty() {
+        return value.expect("a whole body");
+    }
+    let mut body = base.clone();
+    let (parent, name) = pointer.rsplit_once('/').unwrap();
+    let target = body
+        .pointer_mut(parent)
+        .unwrap_or_else(|| panic!("{parent}"));
+    match (target, value) {
+        (Value::Object(fields), Some(value)) => {
+            fields.insert(name.to_owned(), value);
+        }
+        (Value::Object(fields), None) => {
+            assert!(fields.remove(name).is_some(), "{pointer}");
+        }
+        (Value::Array(items), Some(value)) => items[name.parse::<usize>().unwrap()] = value,
+        (other, _) => panic!("{parent} is {other}"),
+    }
+    body
+}
+
+/// `n` keys, three per day on the days before the examples' day, newest last.
+fn keys(n: usize) -> Value {
+    let today = epoch_day(example_time().date_naive());
+    let keys: Vec<Value> = (0..n)
+        .map(|i| {
+            let days_ago = 1 + (n - 1 - i) as i64 / 3;
+            json!(key(i as u8, (today - days_ago) * 144))
+        })
+        .collect();
+    json!(keys)
+}
+
+/// The document and the server's validation agree: for each value, the document allows it
+/// exactly when the server takes it (a 2xx), and each side gives the verdict the table
+/// expects. Every request starts from the document's own example (valid at the examples'
+/// time), with one value changed; rules the document states in words only (dates relative to
+/// now, the served regions, keys in the future or overlapping) hold in all of them.
+#[tokio::test]
+async fn the_document_and_the_validation_agree() {
+    let (_dir, app) = example_app().await;
+    let doc = document(&app).await;
+    let yes = true;
+    let no = false;
+    let long = |c: &str, n: usize| json!(c.repeat(n));
+
+    // (path, pointer, value or removal, allowed)
+    let issuance = "/api/v1/processing-numbers";
+    let mut cases: Vec<(&str, &str, Option<Value>, bool)> = vec![
+        ("/count", Some(json!(1)), yes),
+        ("/count", Some(json!(100)), yes),
+        ("/count", None, yes),
+        ("/count", Some(json!(0)), no),
+        ("/count", Some(json!(101)), no),
+        ("/count", Some(json!(-1)), no),
+        ("/count", Some(json!(null)), no),
+        ("/count", Some(json!("1")), no),
+        ("/count", Some(json!(1.0)), no),
+        ("/count", Some(json!(1.5)), no),
+        ("/lifetimeMinutes", Some(json!(1)), yes),
+        ("/lifetimeMinutes", Some(json!(1440)), yes),
+        ("/lifetimeMinutes", Some(json!(0)), no),
+        ("/lifetimeMinutes", Some(json!(1441)), no),
+        ("/lifetimeMinutes", Some(json!(null)), no),
+        ("/symptomOnsetDate", Some(json!("2022-08-02")), yes),
+        ("/symptomOnsetDate", Some(json!("+2022-08-01")), no),
+        ("/symptomOnsetDate", Some(json!("2022-8-01")), no),
+        ("/symptomOnsetDate", Some(json!("2022-08-01T00:00:00Z")), no),
+        ("/symptomOnsetDate", Some(json!("2022-02-30")), no),
+        ("/symptomOnsetDate", Some(json!(20220801)), no),
+        ("/symptomOnsetDate", Some(json!(null)), no),
+        ("/testDate", Some(json!("2022-08-01")), yes),
+        ("/testDate", Some(json!("-2022-08-01")), no),
+        ("/colour", Some(json!(1)), no),
+        ("", Some(json!([])), no),
+    ]
+    .into_iter()
+    .map(|(pointer, value, allowed)| (issuance, pointer, value, allowed))
+    .collect();
+
+    let v2 = "/api/v2/diagnosis";
+    cases.extend(
+        [
+            ("/regions", Some(json!(["440"])), yes),
+            ("/regions", Some(json!(["440", "440"])), yes),
+            ("/regions", Some(json!([])), no),
+            ("/regions", Some(json!([""])), no),
+            ("/regions", Some(json!(["440", ""])), no),
+            ("/regions", Some(json!([440])), no),
+            ("/regions", Some(json!(null)), no),
+            ("/regions", None, no),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01T00:00:00Z")),
+                yes,
+            ),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01t09:00:00.5z")),
+                yes,
+            ),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01T00:00:00-01:00")),
+                yes,
+            ),
+            ("/onsetOfSymptomOrTestDate", Some(json!("2022-08-01")), no),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("+2022-08-01T00:00:00Z")),
+                no,
+            ),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01 00:00:00Z")),
+                no,
+            ),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01T00:00:00")),
+                no,
+            ),
+            (
+                "/onsetOfSymptomOrTestDate",
+                Some(json!("2022-08-01T00:00:00+0900")),
+                no,
+            ),
+            ("/onsetOfSymptomOrTestDate", Some(json!(null)), no),
+            ("/hasSymptom", Some(json!(false)), yes),
+            ("/hasSymptom", Some(json!(null)), no),
+            ("/hasSymptom", Some(json!("true")), no),
+            ("/keys", Some(keys(30)), yes),
+            ("/keys", Some(keys(31)), no),
+            ("/keys", Some(json!([])), no),
+            (
+                "/keys/0/keyData",
+                Some(json!("AAECAwQFBgcICQoLDA0ODx==")),
+                no,
+            ),
+            ("/keys/0/keyData", Some(json!("AAECAwQFBgcICQoLDA0O")), no),
+            ("/keys/0/keyData", Some(json!("AAECAwQFBgcICQoLDA0ODw")), no),
+            (
+                "/keys/0/keyData",
+                Some(json!("AAECAwQFBgcICQoLDA0ODwAA")),
+                no,
+            ),
+            ("/keys/0/keyData", Some(json!("")), no),
+            ("/keys/0/rollingPeriod", Some(json!(1)), yes),
+            ("/keys/0/rollingPeriod", Some(json!(144)), yes),
+            ("/keys/0/rollingPeriod", None, yes),
+            ("/keys/0/rollingPeriod", Some(json!(0)), no),
+            ("/keys/0/rollingPeriod", Some(json!(145)), no),
+            ("/keys/0/rollingPeriod", Some(json!(null)), no),
+            ("/keys/0/reportType", Some(json!(0)), yes),
+            ("/keys/0/reportType", Some(json!(3)), yes),
+            ("/keys/0/reportType", Some(json!(null)), yes),
+            ("/keys/0/reportType", None, yes),
+            ("/keys/0/reportType", Some(json!(4)), no),
+            ("/keys/0/reportType", Some(json!(1.0)), no),
+            ("/keys/0/rollingStartNumber", Some(json!(-1)), no),
+            (
+                "/keys/0/rollingStartNumber",
+                Some(json!(4_294_967_296_i64)),
+                no,
+            ),
+            ("/keys/0/rollingStartNumber", None, no),
+            ("/verificationPayload", Some(json!("1234567")), no),
+            ("/verificationPayload", Some(json!("１２３４５６７８")), no),
+            ("/idempotency_key", Some(json!("")), no),
+            ("/idempotency_key", Some(long("x", 128)), yes),
+            ("/idempotency_key", Some(long("é", 128)), yes),
+            ("/idempotency_key", Some(long("x", 129)), no),
+            ("/idempotency_key", Some(json!(null)), yes),
+            ("/idempotency_key", None, yes),
+            ("/idempotency_key", Some(json!(1)), no),
+            ("/platform", Some(json!(null)), yes),
+            ("/platform", Some(json!(1)), no),
+            ("/padding", Some(json!(null)), yes),
+            ("/deviceVerificationPayload", Some(json!(null)), yes),
+            ("/appPackageName", Some(json!(null)), yes),
+            ("/colour", Some(json!(1)), yes),
+            ("/keys/0/colour", Some(json!(1)), yes),
+            ("", Some(json!([])), no),
+        ]
+        .into_iter()
+        .map(|(pointer, value, allowed)| (v2, pointer, value, allowed)),
+    );
+
+    let log = "/api/v1/event_log";
+    let unconsented =
+        json!({"hasConsent": false, "epoch": 1, "type": "", "subtype": "x", "content": 1});
+    let day = "/eventLogs/0/content/exposure_data/daily_summaries";
+    cases.extend(
+        [
+            ("/idempotencyKey", Some(json!("")), no),
+            ("/idempotencyKey", Some(long("k", 128)), yes),
+            ("/idempotencyKey", Some(long("é", 128)), yes),
+            ("/idempotencyKey", Some(long("k", 129)), no),
+            ("/idempotencyKey", Some(json!(null)), no),
+            ("/idempotencyKey", Some(json!(1)), no),
+            ("/eventLogs", Some(json!([])), yes),
+            ("/eventLogs", Some(json!([1])), no),
+            ("/eventLogs", Some(json!(null)), no),
+            ("/eventLogs/0", Some(unconsented.clone()), yes),
+            ("/eventLogs/0/type", Some(json!("")), no),
+            ("/eventLogs/0/type", Some(json!("Survey")), no),
+            ("/eventLogs/0/subtype", Some(json!("")), no),
+            ("/eventLogs/0/hasConsent", Some(json!(null)), no),
+            ("/eventLogs/0/epoch", Some(json!(-1)), yes),
+            ("/eventLogs/0/epoch", Some(json!(1.5)), no),
+            (
+                "/eventLogs/0/epoch",
+                Some(json!(9_223_372_036_854_775_808_u64)),
+                no,
+            ),
+            ("/eventLogs/0/content", Some(json!({})), yes),
+            ("/eventLogs/0/content", Some(json!(1)), no),
+            ("/eventLogs/0/content/q1", Some(json!(1)), yes),
+            ("/eventLogs/0/content/q1", Some(json!(9)), yes),
+            ("/eventLogs/0/content/q1", Some(json!(null)), yes),
+            ("/eventLogs/0/content/q1", None, yes),
+            ("/eventLogs/0/content/q1", Some(json!(0)), no),
+            ("/eventLogs/0/content/q1", Some(json!(10)), no),
+            ("/eventLogs/0/content/q1", Some(json!(1.0)), no),
+            ("/eventLogs/0/content/q2", Some(json!(3)), yes),
+            ("/eventLogs/0/content/q2", Some(json!(4)), no),
+            ("/eventLogs/0/content/colour", Some(json!(1)), no),
+            ("/eventLogs/0/content/exposure_data", Some(json!(null)), yes),
+            ("/eventLogs/0/content/exposure_data", Some(json!([])), no),
+            (day, Some(json!([])), yes),
+            (
+                "/eventLogs/0/content/exposure_data/daily_summaries/0/ExposureDetected",
+                Some(json!(1)),
+                yes,
+            ),
+            (
+                "/eventLogs/0/content/exposure_data/daily_summaries/0/ExposureDetected",
+                Some(json!(2)),
+                no,
+            ),
+            ("/platform", Some(json!(null)), yes),
+            ("/colour", Some(json!(1)), yes),
+            ("", Some(json!("survey")), no),
+        ]
+        .into_iter()
+        .map(|(pointer, value, allowed)| (log, pointer, value, allowed)),
+    );
+
+    let base_of = |path: &str| {
+        let method = if path == issuance { "post" } else { "put" };
+        let examples = request_examples(&doc, path, method);
+        let wanted = if path == issuance {
+            "batch"
+        } else if path == log {
+            "survey"
+        } else {
+            "symptomatic"
+        };
+        examples.into_iter().find(|(n, _)| n == wanted).unwrap().1
+    };
+    let schema_of = |path: &str| {
+        let method = if path == issuance { "post" } else { "put" };
+        resolve(&doc, &doc["paths"][path][method]["requestBody"])["content"]["application/json"]
+            ["schema"]
+            .clone()
+    };
+    let mut numbers = issue(&app, &doc, json!({"count": 100})).await.into_iter();
+    let (mut allowed, mut refused) = (0, 0);
+    for (i, (path, pointer, value, expected)) in cases.iter().enumerate() {
+        let mut body = with(&base_of(path), pointer, value.clone());
+        if path == &v2 && body.is_object() {
+            if body.get("verificationPayload") == base_of(path).get("verificationPayload") {
+                body["verificationPayload"] = json!(numbers.next().unwrap());
+            }
+            if body.get("idempotency_key") == base_of(path).get("idempotency_key") {
+                body["idempotency_key"] = json!(format!("case-{i}"));
+            }
+        }
+        let at = format!("{path} {pointer} = {value:?}");
+        let document = allows(&doc, &schema_of(path), &body);
+        assert_eq!(
+            document.is_ok(),
+            *expected,
+            "the document on {at}: {document:?}"
+        );
+        let answer = post(&app, &doc, path, &body).await;
+        assert_eq!(
+            answer.status.is_success(),
+            *expected,
+            "the server on {at}: {answer:?}"
+        );
+        if *expected {
+            allowed += 1;
+        } else {
+            answer.error_code();
+            refused += 1;
+        }
+    }
+    assert!(
+        allowed >= 40 && refused >= 60,
+        "{allowed} allowed, {refused} refused"
+    );
 }

@@ -598,7 +598,7 @@ async fn a_body_without_content_length_is_411() {
         assert_eq!((status, &answer["error"]), (400, &json!("bad_request")));
         // The same body with its length is taken.
         let sized = format!(
-            "PUT /api/v1/event_log HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "PUT /api/v1/event_log HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         );
         assert_eq!(f.raw(sized.as_bytes()).await.0, 201);

@@ -114,7 +114,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     let config = load_config(&args)?;
     init_logging();
     let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let listen = config.listen;
         let backend = if config.database_url.is_some() {
             "PostgreSQL"
@@ -140,7 +140,11 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
             .usage_or_io("serving")?;
         tracing::info!("stopped");
         Ok(())
-    })
+    });
+    // `serve` returned within `http.shutdown_grace_seconds`; blocking work still running (a
+    // file write) gets a moment more, not an unbounded wait.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    served
 }
 
 /// `cocoa export`: one export run now.

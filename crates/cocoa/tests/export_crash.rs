@@ -29,6 +29,8 @@ fn seed(data: &Path, per_day: usize) -> Vec<[u8; 16]> {
         .unwrap();
     runtime.block_on(async {
         let url = format!("sqlite://{}", data.join("cocoa.db").display());
+        // As `serve` would: the database file is private before SQLite creates it.
+        cocoa_server::private_files::prepare_sqlite(&url).unwrap();
         let store = SqliteStore::connect(&url).await.unwrap();
         let today = now() / 86_400 * 144;
         let mut all = Vec::new();

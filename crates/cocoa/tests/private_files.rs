@@ -108,7 +108,8 @@ fn world_readable_database_and_secrets_regression_exposed_files_are_refused() {
         chmod(&path, 0o600);
     }
 
-    chmod(&data, 0o755);
+    // A folder others may change (and so replace the database or the token) is refused.
+    chmod(&data, 0o775);
     let err = refused(&data, &[]);
     assert!(err.contains("chmod 700"), "{err}");
     chmod(&data, 0o700);
@@ -134,6 +135,29 @@ fn world_readable_database_and_secrets_regression_exposed_files_are_refused() {
     // Once fixed, it starts again.
     chmod(&key, 0o600);
     serve_once(&data);
+
+    // A folder others may list but not change starts, with a warning.
+    chmod(&data, 0o755);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_ADMIN_TOKEN")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut warned = false;
+    for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
+        warned |= line.contains("other users can list the data folder");
+        if line.contains("portal at http://") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(warned, "no warning about the listable folder");
 }
 
 #[test]

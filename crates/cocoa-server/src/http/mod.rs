@@ -425,3 +425,71 @@ mod tests {
         assert_eq!(format!("{token:?}"), "AdminToken(<redacted>)");
     }
 }
+
+#[cfg(test)]
+mod body_tests {
+    use super::{declares_json, parse_json};
+    use axum::http::{header, HeaderMap, HeaderValue};
+
+    #[test]
+    fn a_member_named_twice_is_refused_at_any_depth() {
+        for text in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1,"\u0061":2}"#,
+            r#"{"x":{"a":1,"b":2,"a":3}}"#,
+            r#"[{"ok":1},{"a":[{"a":1,"a":2}]}]"#,
+        ] {
+            let e = parse_json(text.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("appears twice"), "{text}: {e}");
+        }
+        // Everything else reads as serde_json reads it.
+        for text in [
+            r#"{"a":1,"A":2,"b":{"a":1},"c":[{"a":1},{"a":2}]}"#,
+            r#"[18446744073709551615,-9223372036854775808,1.5,1.0,1e2,null,true,"\ud83d\ude00"]"#,
+            r#""just a string""#,
+        ] {
+            let ours = parse_json(text.as_bytes()).unwrap();
+            let theirs: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(ours, theirs, "{text}");
+            assert_eq!(ours.to_string(), theirs.to_string(), "{text}");
+        }
+        // Nesting is bounded as serde_json bounds it: an error, not a stack overflow.
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(parse_json(deep.as_bytes()).is_err());
+        assert!(parse_json(b"{\"a\":1}x").is_err());
+    }
+
+    #[test]
+    fn json_is_declared_by_exactly_one_content_type() {
+        let with = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::CONTENT_TYPE, HeaderValue::from_str(v).unwrap());
+            }
+            declares_json(&headers)
+        };
+        for ok in [
+            "application/json",
+            "APPLICATION/Json",
+            "application/json; charset=utf-8",
+            "application/json;charset=\"UTF-8\"",
+            "application/json ; q=1",
+            " application/json ",
+        ] {
+            assert!(with(&[ok]), "{ok}");
+        }
+        for refused in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/problem+json",
+            "application/json; charset=latin1",
+            "application/json; charset",
+            "application/json, text/plain",
+        ] {
+            assert!(!with(&[refused]), "{refused}");
+        }
+        assert!(!with(&[]));
+        assert!(!with(&["application/json", "application/json"]));
+    }
+}
