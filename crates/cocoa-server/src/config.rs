@@ -246,15 +246,19 @@ impl SurveyConfig {
 
 fn rfc3339<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<FixedOffset>>, D::Error> {
     let text = String::deserialize(d)?;
-    DateTime::parse_from_rfc3339(&text)
+    crate::dates::parse_date_time(&text)
         .map(Some)
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not RFC 3339: {e}")))
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not an RFC 3339 date-time (e.g. 2023-02-17T00:00:00+09:00)"
+            ))
+        })
 }
 
 fn date<'de, D: Deserializer<'de>>(d: D) -> Result<NaiveDate, D::Error> {
     let text = String::deserialize(d)?;
-    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
-        .map_err(|e| serde::de::Error::custom(format!("{text:?} is not YYYY-MM-DD: {e}")))
+    crate::dates::parse_full_date(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("{text:?} is not a date YYYY-MM-DD")))
 }
 
 fn optional_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<NaiveDate>, D::Error> {
@@ -618,6 +622,23 @@ mod tests {
                 ServerConfig::from_toml(bad).unwrap().validate().is_err(),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn configuration_dates_are_strict_rfc_3339() {
+        let survey = |line: &str| ServerConfig::from_toml(&format!("[survey]\n{line}\n"));
+        assert!(survey("first_day = \"2022-04-07\"").is_ok());
+        assert!(survey("opens_at = \"2022-11-17T00:00:00+09:00\"").is_ok());
+        for bad in [
+            "first_day = \"+2022-04-07\"",
+            "first_day = \"2022-4-7\"",
+            "delete_on = \"20220-04-07\"",
+            "final_report_date = \"2023-02-17T00:00:00Z\"",
+            "opens_at = \"2022-11-17 00:00:00+09:00\"",
+            "closes_at = \"+2022-11-17T00:00:00Z\"",
+        ] {
+            assert!(survey(bad).is_err(), "{bad}");
         }
     }
 

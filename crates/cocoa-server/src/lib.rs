@@ -3,6 +3,7 @@
 //!
 //! # Map of the crate
 //! - [`config`]: typed configuration (defaults < TOML file < environment < flags).
+//! - [`dates`]: strict RFC 3339 dates and date-times.
 //! - [`clock`]: the injected clock (`SystemClock`, `ManualClock`).
 //! - [`numbers`]: processing numbers and their HMAC.
 //! - [`registration`]: the pure rules of a registration (validation, infectious window,
@@ -24,6 +25,7 @@
 pub mod blob;
 pub mod clock;
 pub mod config;
+pub mod dates;
 pub mod export;
 pub mod http;
 pub mod numbers;

@@ -182,11 +182,14 @@ mod tests {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         let e = private_file(&file).unwrap_err().to_string();
         assert!(e.contains("mode 0644") && e.contains("chmod 600"), "{e}");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o775)).unwrap();
         assert!(private_dir(&dir)
             .unwrap_err()
             .to_string()
             .contains("chmod 700"));
+        // Others may list it but change nothing: accepted (with a warning).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
     }
 
     #[test]

@@ -889,9 +889,12 @@ mod connections {
         };
         let mut builder = hyper::server::conn::http1::Builder::new();
         // Our watchdog times heads: hyper's timer would also run between requests.
+        // Half-close: a client may shut its sending side once its request is sent (`nc -N`,
+        // some proxies) and still expects the answer.
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(None)
+            .half_close(true)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);

@@ -590,3 +590,18 @@ async fn pipe(
         }
     }
 }
+
+#[tokio::test]
+async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
+    let (server, _dir) = start(|_| {}).await;
+    let mut stream = TcpStream::connect(address(&server)).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Like `nc -N`: nothing more will be sent.
+    stream.shutdown().await.unwrap();
+    let (status, _, body) = read_answer(&mut stream).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], "ok");
+}
