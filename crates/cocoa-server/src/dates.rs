@@ -68,4 +68,3 @@ fn full_date_shape(b: &[u8]) -> bool {
             }
         })
 }
-

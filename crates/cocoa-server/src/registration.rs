@@ -6,7 +6,7 @@ use crate::config::RegistrationConfig;
 use crate::numbers::ProcessingNumber;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use cocoa_api::{codes, DiagnosisRequest, DiagnosisRequestKey, KeyWarning};
 use gaen::{DaysSinceOnset, IntervalNumber, ReportType, RollingPeriod, Tek};
 use sha2::{Digest, Sha256};

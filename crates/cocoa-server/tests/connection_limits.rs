@@ -603,5 +603,8 @@ async fn a_client_that_half_closes_after_its_request_still_gets_the_answer() {
     stream.shutdown().await.unwrap();
     let (status, _, body) = read_answer(&mut stream).await;
     assert_eq!(status, 200);
-    assert_eq!(serde_json::from_slice::<Value>(&body).unwrap()["status"], "ok");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap()["status"],
+        "ok"
+    );
 }

@@ -530,8 +530,16 @@ async fn rotation_signs_with_every_key_and_configuration_files_can_be_replaced()
     let new = gaen::ExportSigner::generate(&mut rng, gaen::SignatureInfo::default());
     // Signing keys are secrets: only files their owner alone may read are accepted.
     let write = cocoa_server::server::write_secret_file;
-    write(&dir.path().join("old.pem"), old.private_key_pem().as_bytes()).unwrap();
-    write(&dir.path().join("new.pem"), new.private_key_pem().as_bytes()).unwrap();
+    write(
+        &dir.path().join("old.pem"),
+        old.private_key_pem().as_bytes(),
+    )
+    .unwrap();
+    write(
+        &dir.path().join("new.pem"),
+        new.private_key_pem().as_bytes(),
+    )
+    .unwrap();
     let mut risk = cocoa_api::RiskCalculationConfiguration::default();
     risk.score_sum.value = 1170.0;
     std::fs::write(

@@ -211,7 +211,10 @@ async fn registration_v2_and_v3_with_warnings_and_release_times() {
         // The request's padding is not echoed: the answer carries padding of its own, which
         // makes it as long as a decoy's (see guess_limits.rs).
         let padding = body["padding"].as_str().unwrap();
-        assert!(padding.chars().any(|c| c != 'x'), "the request's padding was echoed");
+        assert!(
+            padding.chars().any(|c| c != 'x'),
+            "the request's padding was echoed"
+        );
         let length: usize = headers["content-length"].to_str().unwrap().parse().unwrap();
         assert_eq!(length % 4096, 0, "{length}");
         assert_eq!(body["idempotency_key"], "attempt-100");
