@@ -11,6 +11,11 @@
 //! The published files are served by one wildcard route, `/c19r/{*path}`; the document lists
 //! the files under it as separate paths (`/c19r/{region}/list.json`, ...), which are probed with
 //! their parameters filled in, after an export run has published every kind of file.
+//!
+//! What the connection layer answers (`App::serve`, not the router) is checked against the real
+//! server on a port: a body that does not arrive in time (408 `request_timeout`), exactly on the
+//! operations the document lists it for, and a connection beyond the cap (503 `overloaded`), on
+//! every operation.
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
@@ -31,8 +36,12 @@ use gaen::{ExportVerifier, SignedExport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tower::ServiceExt;
 
 const TOKEN: &str = "openapi-test-token-0123456789";
@@ -40,8 +49,9 @@ const TOKEN: &str = "openapi-test-token-0123456789";
 /// The paths that require the admin token, and only they.
 const ADMIN_PATHS: [&str; 2] = ["/api/v1/processing-numbers", "/api/v1/admin/export"];
 
-/// Every stable error code of `cocoa_api::codes`; the server can send each of them.
-const ERROR_CODES: [&str; 21] = [
+/// Every stable error code of `cocoa_api::codes` (checked against its source); the server can
+/// send each of them.
+const ERROR_CODES: [&str; 23] = [
     codes::PROCESSING_NUMBER_INVALID,
     codes::PROCESSING_NUMBER_EXPIRED,
     codes::PROCESSING_NUMBER_USED,
@@ -63,7 +73,12 @@ const ERROR_CODES: [&str; 21] = [
     codes::MALFORMED_BODY,
     codes::UNSUPPORTED_MEDIA_TYPE,
     codes::INVALID_PATH,
+    codes::REQUEST_TIMEOUT,
+    codes::OVERLOADED,
 ];
+
+/// Slack on every bound of the tests against the real server: they share two cores.
+const SLACK: Duration = Duration::from_secs(5);
 
 /// The header every JSON request body is sent with.
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -669,8 +684,18 @@ fn is_date_time(text: &str) -> bool {
         && two(parts[2], 60)
 }
 
+/// Headers that tell a client what to do: an answer that carries one must document it.
+const SIGNIFICANT_HEADERS: [header::HeaderName; 4] = [
+    header::RETRY_AFTER,
+    header::WWW_AUTHENTICATE,
+    header::CACHE_CONTROL,
+    header::ETAG,
+];
+
 /// Checks that `answer` is a response the document gives for this operation: its status is
-/// listed, its documented headers are present, and its body fits the documented content.
+/// listed, its documented headers are present when `required` and fit their schema when
+/// present, every one of [`SIGNIFICANT_HEADERS`] it carries is documented, and its body fits
+/// the documented content.
 fn check_answer(doc: &Value, method: &Method, path: &str, answer: &Answer) {
     let operation = &doc["paths"][path][method.as_str().to_ascii_lowercase()];
     assert!(operation.is_object(), "{method} {path} is not documented");
@@ -683,20 +708,37 @@ fn check_answer(doc: &Value, method: &Method, path: &str, answer: &Answer) {
             )
         });
     let response = resolve(doc, response);
+    let documented_headers: BTreeSet<String> = response
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, _)| name.to_ascii_lowercase())
+        .collect();
+    for name in SIGNIFICANT_HEADERS {
+        assert!(
+            !answer.headers.contains_key(&name) || documented_headers.contains(name.as_str()),
+            "{method} {path} {}: header {name} is sent but not documented",
+            answer.status
+        );
+    }
     for (name, spec) in response
         .get("headers")
         .and_then(Value::as_object)
         .into_iter()
         .flatten()
     {
-        let value = answer.headers.get(name.as_str());
-        assert!(
-            value.is_some(),
-            "{method} {path} {}: header {name} missing",
-            answer.status
-        );
-        let value = value.unwrap().to_str().unwrap();
-        let schema = &resolve(doc, spec)["schema"];
+        let spec = resolve(doc, spec);
+        let Some(value) = answer.headers.get(name.as_str()) else {
+            assert!(
+                spec.get("required") != Some(&Value::Bool(true)),
+                "{method} {path} {}: header {name} missing",
+                answer.status
+            );
+            continue;
+        };
+        let value = value.to_str().unwrap();
+        let schema = &spec["schema"];
         // A header is text; a schema of a number reads it as one.
         let value = match schema["type"].as_str() {
             Some("integer" | "number") => serde_json::from_str::<Value>(value).unwrap(),
@@ -990,11 +1032,32 @@ fn listed_codes(doc: &Value, schema: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The values of the constants in `cocoa_api::codes`, read from its source.
+fn api_error_codes() -> BTreeSet<String> {
+    let source = include_str!("../../cocoa-api/src/lib.rs");
+    let block = source
+        .split("pub mod codes {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .expect("cocoa_api has `pub mod codes`");
+    block
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("pub const "))
+        .map(|rest| rest.split('"').nth(1).unwrap().to_owned())
+        .collect()
+}
+
 #[tokio::test]
 async fn every_error_and_warning_code_is_documented() {
     let (_dir, app) = app().await;
     let doc = document(&app).await;
     let expected: BTreeSet<String> = ERROR_CODES.iter().map(|c| c.to_string()).collect();
+    assert_eq!(expected.len(), ERROR_CODES.len());
+    assert_eq!(
+        api_error_codes(),
+        expected,
+        "ERROR_CODES and cocoa_api::codes"
+    );
     assert_eq!(listed_codes(&doc, "ErrorCode"), expected);
     // Each code also appears with the responses that carry it.
     let responses = format!("{}{}", doc["paths"], doc["components"]["responses"]);
@@ -1701,6 +1764,142 @@ async fn rate_limited_answers_carry_retry_after() {
             .parse()
             .unwrap();
         assert!((1..=3600).contains(&wait));
+        // A decoy passes the same limit, and gets the same answer (the seconds to wait may
+        // have ticked on between the two).
+        let decoy = register(&app, &doc, path, &guess, &[("x-chaff", "1")]).await;
+        assert_same_answer(&answer, &decoy, 1);
+    }
+}
+
+/// `real` and `decoy` are the same answer: status, body and every header (the `Retry-After`
+/// seconds up to `tick` apart).
+fn assert_same_answer(real: &Answer, decoy: &Answer, tick: u64) {
+    assert_eq!(
+        (real.status, &real.body),
+        (decoy.status, &decoy.body),
+        "{real:?} {decoy:?}"
+    );
+    let others = |a: &Answer| {
+        let mut headers = a.headers.clone();
+        headers.remove(header::RETRY_AFTER);
+        headers.remove(header::DATE);
+        headers
+    };
+    assert_eq!(others(real), others(decoy));
+    let wait = |a: &Answer| -> u64 { header_text(a, header::RETRY_AFTER).parse().unwrap() };
+    assert!(
+        wait(real).abs_diff(wait(decoy)) <= tick,
+        "{real:?} {decoy:?}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_admin_tokens_get_the_documented_429() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let limit = ServerConfig::default()
+        .rate_limit
+        .client_failures_per_window;
+    let wrong = "Bearer wrong-token-0123456789";
+    let right = format!("Bearer {TOKEN}");
+    // One client (no address through `oneshot`), one budget for both admin endpoints; a
+    // missing token counts as a wrong one.
+    for i in 0..limit {
+        let path = ADMIN_PATHS[i as usize % 2];
+        let headers: &[(&str, &str)] = if i == 0 {
+            &[]
+        } else {
+            &[("authorization", wrong)]
+        };
+        let answer = send(&app, Method::POST, path, headers, Body::empty()).await;
+        check_answer(&doc, &Method::POST, path, &answer);
+        assert_eq!(answer.error_code(), codes::UNAUTHORIZED, "{path} {i}");
+    }
+    for path in ADMIN_PATHS {
+        let description = resolve(&doc, &doc["paths"][path]["post"]["responses"]["429"]);
+        assert!(
+            description["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`rate_limited`")),
+            "{path}"
+        );
+        // Whatever token it presents, the client is refused now: even the right one.
+        for auth in [wrong, right.as_str()] {
+            let answer = send(
+                &app,
+                Method::POST,
+                path,
+                &[("authorization", auth)],
+                Body::empty(),
+            )
+            .await;
+            check_answer(&doc, &Method::POST, path, &answer);
+            assert_eq!(answer.error_code(), codes::RATE_LIMITED, "{path}");
+            let wait: u64 = header_text(&answer, header::RETRY_AFTER).parse().unwrap();
+            assert!((1..=3600).contains(&wait), "{wait}");
+        }
+    }
+}
+
+/// Every successful v3 answer, real or decoy, is padded as documented: the server's own
+/// base64 characters in `padding` make the body whole 4 KiB blocks.
+#[tokio::test]
+async fn v3_answers_are_padded_and_decoys_documented_as_served() {
+    let (_dir, app) = app().await;
+    let doc = document(&app).await;
+    let (v2, v3) = ("/api/v2/diagnosis", "/api/v3/diagnosis");
+    let padding = &schema(&doc, "DiagnosisResponse")["properties"]["padding"];
+    assert!(
+        padding["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("multiple of 4096 bytes") && d.contains("decoy")),
+        "{padding}"
+    );
+    // Both registration endpoints take the `X-Chaff` header.
+    for path in [v2, v3] {
+        let parameters = &doc["paths"][path]["put"]["parameters"];
+        let chaff: Vec<&Value> = parameters
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&doc, p))
+            .filter(|p| p["in"] == "header" && p["name"] == "X-Chaff")
+            .collect();
+        assert_eq!(chaff.len(), 1, "{path}: {parameters}");
+        assert_eq!(chaff[0]["required"], false, "{path}");
+    }
+    let check_padded = |answer: &Answer, what: &str| {
+        assert_eq!(answer.status, StatusCode::OK, "{what}: {answer:?}");
+        assert_eq!(answer.body.len() % 4096, 0, "{what}: {}", answer.body.len());
+        let body = answer.json();
+        let padding = body["padding"].as_str().unwrap();
+        assert!(
+            padding
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/'),
+            "{what}: {padding}"
+        );
+        body
+    };
+    let onset = format!("{}T00:00:00.000+09:00", Utc::now().date_naive());
+    let numbers = issue(&app, &doc, json!({"count": 3})).await;
+    let chaff = [("x-chaff", "1")];
+    for (i, keys) in [1usize, 7, 14].into_iter().enumerate() {
+        let keys: Vec<DiagnosisRequestKey> = (0..keys)
+            .map(|k| key(k as u8 + 1, day_start(k as i64)))
+            .collect();
+        let mut request = registration(&numbers[i], &onset, keys);
+        request.padding = Some("q".repeat(1024 + 500 * i));
+        let request = json!(request);
+        let real = register(&app, &doc, v3, &request, &[]).await;
+        check_padded(&real, "real");
+        // A decoy of the same request: padded too, its content made up.
+        let decoy = register(&app, &doc, v3, &request, &chaff).await;
+        let made_up = check_padded(&decoy, "decoy");
+        assert_ne!(made_up["idempotency_key"], request["idempotency_key"]);
+        assert_ne!(made_up["keys"][0]["keyData"], request["keys"][0]["keyData"]);
+        assert!(made_up["appPackageName"].is_null(), "{made_up}");
+        assert!(made_up["warnings"].as_array().unwrap().is_empty());
     }
 }
 
@@ -1922,8 +2121,9 @@ async fn openapi_examples_are_accepted() {
     let registrations = request_examples(&doc, v3, "put");
     assert_eq!(registrations, request_examples(&doc, v2, "put"));
     let documented_answer = doc["paths"][v3]["put"]["responses"]["200"]["content"]
-        ["application/json"]["example"]
+        ["application/json"]["examples"]["registered"]["value"]
         .clone();
+    assert!(documented_answer.is_object(), "{documented_answer}");
     for (name, example) in &registrations {
         insert_number(&app, example["verificationPayload"].as_str().unwrap()).await;
         let answer = post(&app, &doc, v3, example).await;
@@ -2276,4 +2476,405 @@ async fn the_document_and_the_validation_agree() {
         allowed >= 40 && refused >= 60,
         "{allowed} allowed, {refused} refused"
     );
+}
+
+/// The real server (`App::serve`, with its connection layer) on 127.0.0.1, port 0, until
+/// dropped.
+struct Serving {
+    address: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Serving {
+    async fn start(app: &App) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.clone().serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            stop: Some(stop),
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads one answer (its head, and as many body bytes as its `Content-Length` says) from a
+/// raw connection.
+async fn read_raw_answer(stream: &mut TcpStream) -> Answer {
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8(data[..end].to_vec()).unwrap();
+            let mut lines = head.split("\r\n");
+            let status = lines.next().unwrap().split(' ').nth(1).unwrap();
+            let mut headers = HeaderMap::new();
+            for line in lines {
+                let (name, value) = line.split_once(':').unwrap();
+                headers.append(
+                    header::HeaderName::from_bytes(name.trim().as_bytes()).unwrap(),
+                    value.trim().parse().unwrap(),
+                );
+            }
+            assert!(!headers.contains_key(header::TRANSFER_ENCODING), "{head}");
+            let length: usize = headers
+                .get(header::CONTENT_LENGTH)
+                .map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+            while data.len() < end + 4 + length {
+                let n = stream.read(&mut buf).await.unwrap();
+                assert!(n > 0, "the connection closed mid-answer: {head}");
+                data.extend_from_slice(&buf[..n]);
+            }
+            return Answer {
+                status: StatusCode::from_bytes(status.as_bytes()).unwrap(),
+                headers,
+                body: Bytes::copy_from_slice(&data[end + 4..end + 4 + length]),
+            };
+        }
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before an answer: {:?}",
+            String::from_utf8_lossy(&data)
+        );
+        data.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Waits until the server closes the connection (reading and discarding what it sends).
+async fn closed_soon(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(SLACK, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server closes the connection");
+}
+
+/// A request head declaring a JSON body of `length` bytes, with the admin token (so that the
+/// admin endpoints get as far as their body) and `extra` headers.
+fn head_with_body(method: &str, uri: &str, length: usize, extra: &[(&str, &str)]) -> String {
+    let mut head = format!(
+        "{method} {uri} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: {length}\r\nauthorization: Bearer {TOKEN}\r\n"
+    );
+    for (name, value) in extra {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+/// Sends the head of a request with a 64-byte body and the first bytes of that body, and no
+/// more; returns the answer, after checking that the server closes the connection after a 408.
+async fn stalled_body(address: &str, method: &str, uri: &str, extra: &[(&str, &str)]) -> Answer {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let head = head_with_body(method, uri, 64, extra);
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(b"{\"count\":").await.unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(1) + SLACK, read_raw_answer(&mut stream))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {uri}: no answer"));
+    if answer.status == StatusCode::REQUEST_TIMEOUT {
+        closed_soon(&mut stream).await;
+    }
+    answer
+}
+
+/// A body that does not arrive in time gets 408 `request_timeout` with `Connection: close`
+/// exactly on the operations whose documentation lists 408 (those that read a body), and
+/// every other operation answers as documented without waiting for it.
+#[tokio::test]
+async fn stalled_bodies_get_408_exactly_where_documented() {
+    let (_dir, app) = app_with(|c| c.http.request_body_timeout_seconds = 1).await;
+    let doc = document(&app).await;
+    let server = Serving::start(&app).await;
+    let values = [("region", "440"), ("file", "1")];
+    let chaff = [("x-chaff", "1")];
+    // (method, documented path, extra headers)
+    type Probe<'a> = (String, String, &'a [(&'a str, &'a str)]);
+    let mut probes: Vec<Probe<'_>> = documented(&doc)
+        .into_iter()
+        .map(|(method, path)| (method, path, &[][..]))
+        .collect();
+    // Decoys read their body too.
+    for path in ["/api/v2/diagnosis", "/api/v3/diagnosis"] {
+        probes.push(("PUT".into(), path.into(), &chaff[..]));
+    }
+    let started = Instant::now();
+    let answers = futures::future::join_all(probes.iter().map(|(method, path, extra)| {
+        let uri = fill(path, &values);
+        let address = server.address.clone();
+        async move { stalled_body(&address, method, &uri, extra).await }
+    }))
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(1) + SLACK);
+    let mut timed_out = BTreeSet::new();
+    for ((method, path, extra), answer) in probes.iter().zip(&answers) {
+        let at = format!("{method} {path} {extra:?}");
+        let lower = method.to_ascii_lowercase();
+        let documented_408 = doc["paths"][path][&lower]["responses"].get("408");
+        assert_eq!(
+            answer.status == StatusCode::REQUEST_TIMEOUT,
+            documented_408.is_some(),
+            "{at}: {answer:?}"
+        );
+        check_answer(
+            &doc,
+            &Method::from_bytes(method.as_bytes()).unwrap(),
+            path,
+            answer,
+        );
+        if let Some(response) = documented_408 {
+            let response = resolve(&doc, response);
+            assert!(
+                response["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("`request_timeout`")),
+                "{at}"
+            );
+            assert_eq!(answer.error_code(), codes::REQUEST_TIMEOUT, "{at}");
+            assert_eq!(header_text(answer, header::CONNECTION), "close", "{at}");
+            timed_out.insert(path.as_str());
+        }
+    }
+    assert_eq!(
+        timed_out,
+        BTreeSet::from([
+            "/api/v1/event_log",
+            "/api/v1/processing-numbers",
+            "/api/v2/diagnosis",
+            "/api/v3/diagnosis",
+        ])
+    );
+}
+
+/// A connection beyond the cap, while every connection has a request in flight, gets 503
+/// `overloaded` with `Retry-After: 1` and `Connection: close` before it sends anything: an
+/// answer every operation documents.
+#[tokio::test]
+async fn connections_beyond_the_cap_get_the_documented_503_on_every_operation() {
+    let (_dir, app) = app_with(|c| {
+        c.http.max_connections = 1;
+        c.http.request_body_timeout_seconds = 60;
+    })
+    .await;
+    let doc = document(&app).await;
+    let server = Serving::start(&app).await;
+    // The one connection allowed has a request in flight: its handler waits for the body.
+    let mut busy = TcpStream::connect(&server.address).await.unwrap();
+    let head = head_with_body(
+        "PUT",
+        "/api/v2/diagnosis",
+        1000,
+        &[("expect", "100-continue")],
+    );
+    busy.write_all(head.as_bytes()).await.unwrap();
+    let mut continued = [0u8; 25];
+    busy.read_exact(&mut continued).await.unwrap();
+    assert!(
+        continued.eq_ignore_ascii_case(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        "{:?}",
+        String::from_utf8_lossy(&continued)
+    );
+
+    let operations = documented(&doc);
+    assert!(operations.len() >= 12, "{operations:?}");
+    for (method, path) in operations {
+        let mut refused = TcpStream::connect(&server.address).await.unwrap();
+        let answer = tokio::time::timeout(SLACK, read_raw_answer(&mut refused))
+            .await
+            .expect("refused at once");
+        let at = format!("{method} {path}");
+        check_answer(
+            &doc,
+            &Method::from_bytes(method.as_bytes()).unwrap(),
+            &path,
+            &answer,
+        );
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "{at}");
+        assert_eq!(answer.error_code(), codes::OVERLOADED, "{at}");
+        if path == "/healthz" {
+            check_health_503(&doc, &answer);
+        }
+        assert_eq!(header_text(&answer, header::RETRY_AFTER), "1", "{at}");
+        assert_eq!(header_text(&answer, header::CONNECTION), "close", "{at}");
+        let response = resolve(
+            &doc,
+            &doc["paths"][&path][method.to_ascii_lowercase()]["responses"]["503"],
+        );
+        assert!(
+            response["description"]
+                .as_str()
+                .is_some_and(|d| d.contains("`overloaded`")),
+            "{at}"
+        );
+        closed_soon(&mut refused).await;
+    }
+    drop(busy);
+}
+
+/// A database that does not answer (another process holds SQLite's write lock): `/healthz`
+/// answers 503 `degraded` with `storage: timeout` within its timeout, attempts waiting for the
+/// database get 503 `storage_unavailable` with `Retry-After: 5`, and while the client's only
+/// slot is held by its attempt in flight, its other attempts (decoys too) get 429 with
+/// `Retry-After: 1`; all as documented.
+#[tokio::test]
+async fn a_database_that_does_not_answer_gets_the_documented_503s_and_429s() {
+    let (dir, app) = app_with(|c| {
+        c.storage.busy_timeout_ms = 2_000;
+        c.storage.health_timeout_ms = 200;
+        c.rate_limit.client_failures_per_window = 1;
+    })
+    .await;
+    let doc = Arc::new(document(&app).await);
+    let (v2, v3) = ("/api/v2/diagnosis", "/api/v3/diagnosis");
+    let url = format!("sqlite://{}", dir.path().join("data/cocoa.db").display());
+    let mut other = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+
+    // Issuing holds the one write connection while it waits for the lock.
+    let issuing = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let auth = format!("Bearer {TOKEN}");
+            send(
+                &app,
+                Method::POST,
+                "/api/v1/processing-numbers",
+                &[("authorization", auth.as_str()), JSON],
+                "{}",
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A guess takes the client's only slot, then waits for the database.
+    let onset = format!("{}T00:00:00Z", Utc::now().date_naive());
+    let guess = json!(registration("99999999", &onset, vec![key(1, day_start(1))]));
+    let guessing = {
+        let (app, doc, guess) = (app.clone(), doc.clone(), guess.clone());
+        tokio::spawn(async move { register(&app, &doc, v2, &guess, &[]).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    for path in [v2, v3] {
+        let real = register(&app, &doc, path, &guess, &[]).await;
+        assert_eq!(real.error_code(), codes::RATE_LIMITED, "{path}");
+        assert_eq!(header_text(&real, header::RETRY_AFTER), "1", "{path}");
+        let decoy = register(&app, &doc, path, &guess, &[("x-chaff", "1")]).await;
+        assert_same_answer(&real, &decoy, 0);
+    }
+
+    let started = Instant::now();
+    let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
+    check_answer(&doc, &Method::GET, "/healthz", &health);
+    check_health_503(&doc, &health);
+    assert!(started.elapsed() < Duration::from_millis(200) + SLACK);
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header_text(&health, header::RETRY_AFTER), "5");
+    let body = health.json();
+    assert_eq!(
+        (&body["error"], &body["status"], &body["storage"]),
+        (
+            &json!(codes::STORAGE_UNAVAILABLE),
+            &json!("degraded"),
+            &json!("timeout")
+        ),
+        "{body}"
+    );
+
+    let issued = issuing.await.unwrap();
+    check_answer(&doc, &Method::POST, "/api/v1/processing-numbers", &issued);
+    let guessed = guessing.await.unwrap();
+    for answer in [&issued, &guessed] {
+        assert_eq!(answer.error_code(), codes::STORAGE_UNAVAILABLE);
+        assert_eq!(header_text(answer, header::RETRY_AFTER), "5");
+    }
+
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
+    check_answer(&doc, &Method::GET, "/healthz", &health);
+    assert_eq!(health.json(), json!({"status": "ok"}));
+}
+
+/// A 503 of `/healthz` is checked strictly by `check_answer`; it must also fit the documented
+/// schema by JSON Schema's own rules (where `ErrorBody` would take any member it does not
+/// list), under exactly one of its `oneOf` choices.
+fn check_health_503(doc: &Value, answer: &Answer) {
+    let schema = &doc["paths"]["/healthz"]["get"]["responses"]["503"]["content"]
+        ["application/json"]["schema"];
+    allows(doc, schema, &answer.json()).unwrap();
+}
+
+/// A database that fails (PostgreSQL refusing connections): `/healthz` answers 503 `degraded`
+/// with `storage: error` and `Retry-After: 5`, as documented.
+#[tokio::test]
+async fn a_failing_database_makes_healthz_degraded_as_documented() {
+    let Some(db) = cocoa_server::testing::TestDatabase::create().await else {
+        return;
+    };
+    let (_dir, app) = app_with(|c| c.database_url = Some(db.url.clone())).await;
+    let doc = document(&app).await;
+    let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
+    assert_eq!(health.status, StatusCode::OK);
+
+    let name = db
+        .url
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap();
+    let admin_url = std::env::var(cocoa_server::testing::TEST_DATABASE_URL_VAR).unwrap();
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    let allow = |allowed: bool| format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {allowed}");
+    sqlx::query(&allow(false))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
+    check_answer(&doc, &Method::GET, "/healthz", &health);
+    check_health_503(&doc, &health);
+    assert_eq!(health.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(header_text(&health, header::RETRY_AFTER), "5");
+    let body = health.json();
+    assert_eq!(
+        (&body["error"], &body["status"], &body["storage"]),
+        (
+            &json!(codes::STORAGE_UNAVAILABLE),
+            &json!("degraded"),
+            &json!("error")
+        ),
+        "{body}"
+    );
+
+    sqlx::query(&allow(true)).execute(&mut admin).await.unwrap();
+    let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
+    check_answer(&doc, &Method::GET, "/healthz", &health);
+    assert_eq!(health.status, StatusCode::OK);
 }
