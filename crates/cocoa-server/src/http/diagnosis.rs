@@ -58,16 +58,22 @@ async fn handle(
 /// The slots one processing-number attempt holds: this client's in this process, and one of
 /// everyone's in the store (shared by replicas). Taken before the number is evaluated, so that
 /// parallel guesses cannot all pass a check made before any of them was counted; settled once
-/// the outcome is known. An attempt dropped unsettled (the client went away mid-request) counts
-/// as a failure: it may have been evaluated.
+/// the outcome is known. A real attempt dropped unsettled (the client went away mid-request)
+/// counts as a failure: it may have been evaluated. A decoy's never does.
 struct NumberAttempt {
     state: Arc<AppState>,
     local: Option<Slot>,
     now: i64,
+    /// Whether dropping it unsettled counts as a failure (not for a decoy: it evaluates nothing).
+    failed_if_dropped: bool,
 }
 
 impl NumberAttempt {
-    async fn reserve(state: &Arc<AppState>, address: Option<IpAddr>) -> Result<Self, ApiError> {
+    async fn reserve(
+        state: &Arc<AppState>,
+        address: Option<IpAddr>,
+        failed_if_dropped: bool,
+    ) -> Result<Self, ApiError> {
         let now = state.clock.now().timestamp();
         let client = state.limiter.tag(address);
         let local = state
@@ -86,6 +92,7 @@ impl NumberAttempt {
                 state: state.clone(),
                 local: Some(local),
                 now,
+                failed_if_dropped,
             }),
             Ok(Err(refusal)) => {
                 state.limiter.settle(local, false, now);
@@ -112,11 +119,13 @@ impl NumberAttempt {
 impl Drop for NumberAttempt {
     fn drop(&mut self) {
         if let Some(local) = self.local.take() {
-            self.state.limiter.settle(local, true, self.now);
+            let failed = self.failed_if_dropped;
+            self.state.limiter.settle(local, failed, self.now);
             let state = self.state.clone();
             if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime
-                    .spawn(async move { settle_global(&state, local.window_start(), true).await });
+                runtime.spawn(
+                    async move { settle_global(&state, local.window_start(), failed).await },
+                );
             }
         }
     }
@@ -137,7 +146,7 @@ async fn answer_chaff(
     address: Option<IpAddr>,
     version: Version,
 ) -> Result<Response, ApiError> {
-    let attempt = NumberAttempt::reserve(state, address).await?;
+    let attempt = NumberAttempt::reserve(state, address, false).await?;
     let (delay, body) = {
         let mut rng = state.rng.lock().unwrap_or_else(|e| e.into_inner());
         let delay = state.latencies.sample(&mut *rng);
@@ -181,7 +190,7 @@ async fn register(
     address: Option<IpAddr>,
     version: Version,
 ) -> Result<Response, ApiError> {
-    let attempt = NumberAttempt::reserve(state, address).await?;
+    let attempt = NumberAttempt::reserve(state, address, true).await?;
     let now = state.clock.now();
     let request: DiagnosisRequest = match parse_object(body, "the registration") {
         Ok(request) => request,
