@@ -93,8 +93,8 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `global_limit` is this process's own; a limit shared by replicas lives in the store
-    /// (`crate::store::FailureBudget`), and then this one is `u32::MAX`.
+    /// `global_limit` is this process's own; a limit shared by replicas is kept by
+    /// [`SharedSlots`] instead, and then this one is `u32::MAX`.
     pub fn new(key: [u8; 32], window_seconds: u64, client_limit: u32, global_limit: u32) -> Self {
         Self {
             key,
@@ -194,6 +194,117 @@ impl RateLimiter {
     }
 }
 
+/// This process's share of the global failure budget: slots taken from the store
+/// ([`FailureBudget`](crate::store::FailureBudget)) a few at a time and handed out one per
+/// attempt. An attempt takes a slot before its number is evaluated; a wrong number uses it up, a
+/// right one gives it back for the next attempt. So failures evaluated by all replicas together
+/// never exceed what the store granted, which never exceeds the limit, and an honest
+/// registration touches the store about once per window, not once per request. A replica holds
+/// at most one chunk unused: with R replicas the budget may run out up to R chunks before the
+/// limit, never after it.
+#[derive(Debug)]
+pub struct SharedSlots {
+    limit: u32,
+    chunk: u32,
+    pool: Mutex<Pool>,
+    /// One refill from the store at a time.
+    refill: tokio::sync::Mutex<()>,
+}
+
+#[derive(Debug, Default)]
+struct Pool {
+    window_start: i64,
+    available: u32,
+    in_flight: u32,
+}
+
+impl SharedSlots {
+    /// Slots come from the store `limit / 100` at a time (1..=10).
+    pub fn new(limit: u32) -> Self {
+        Self {
+            limit,
+            chunk: (limit / 100).clamp(1, 10),
+            pool: Mutex::new(Pool::default()),
+            refill: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn pool(&self, window_start: i64) -> std::sync::MutexGuard<'_, Pool> {
+        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.window_start < window_start {
+            *pool = Pool {
+                window_start,
+                ..Pool::default()
+            };
+        }
+        pool
+    }
+
+    fn try_take(&self, window_start: i64) -> bool {
+        let mut pool = self.pool(window_start);
+        if pool.window_start != window_start || pool.available == 0 {
+            return false;
+        }
+        pool.available -= 1;
+        pool.in_flight += 1;
+        true
+    }
+
+    /// Takes a slot of the window starting at `window_start`, from this process's share or,
+    /// when that is empty, from the store: `Ok(Err(why))` when the budget is spent (`Busy` if
+    /// this process's own attempts in flight may still give slots back).
+    pub async fn take(
+        &self,
+        store: &dyn crate::store::FailureBudget,
+        window_start: i64,
+    ) -> Result<Result<(), Refusal>, crate::store::StoreError> {
+        if self.try_take(window_start) {
+            return Ok(Ok(()));
+        }
+        let _refilling = self.refill.lock().await;
+        if self.try_take(window_start) {
+            return Ok(Ok(()));
+        }
+        let mut wants = vec![self.chunk];
+        if self.chunk > 1 {
+            // Fewer than a chunk may be left: then one at a time, to the last.
+            wants.push(1);
+        }
+        for want in wants {
+            if store
+                .grant_failure_slots(window_start, want, self.limit)
+                .await?
+            {
+                let mut pool = self.pool(window_start);
+                if pool.window_start == window_start {
+                    pool.available += want - 1;
+                    pool.in_flight += 1;
+                }
+                return Ok(Ok(()));
+            }
+        }
+        let pool = self.pool(window_start);
+        Ok(Err(if pool.in_flight > 0 {
+            Refusal::Busy
+        } else {
+            Refusal::Exhausted
+        }))
+    }
+
+    /// Ends the attempt that took a slot of that window: a failure uses it up, a success gives
+    /// it back to this process's share.
+    pub fn settle(&self, window_start: i64, failed: bool) {
+        let mut pool = self.pool(window_start);
+        if pool.window_start != window_start {
+            return;
+        }
+        pool.in_flight = pool.in_flight.saturating_sub(1);
+        if !failed {
+            pool.available += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +386,81 @@ mod tests {
             }
         });
         assert_eq!(evaluated.into_inner(), 10);
+    }
+
+    /// A shared budget in memory that counts how often it is asked.
+    #[derive(Default)]
+    struct CountingBudget {
+        granted: Mutex<u64>,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    #[async_trait::async_trait]
+    impl crate::store::FailureBudget for CountingBudget {
+        async fn grant_failure_slots(
+            &self,
+            _window_start: i64,
+            want: u32,
+            limit: u32,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut granted = self.granted.lock().unwrap();
+            if *granted + u64::from(want) > u64::from(limit) {
+                return Ok(false);
+            }
+            *granted += u64::from(want);
+            Ok(true)
+        }
+
+        async fn purge_failure_budget(&self, _: i64) -> Result<u64, crate::store::StoreError> {
+            Ok(0)
+        }
+    }
+
+    #[tokio::test]
+    async fn replicas_never_evaluate_more_failures_than_the_shared_limit() {
+        let budget = CountingBudget::default();
+        let replicas = [
+            SharedSlots::new(1000),
+            SharedSlots::new(1000),
+            SharedSlots::new(1000),
+        ];
+        let mut failures = 0;
+        for i in 0..5000 {
+            if let Ok(()) = replicas[i % 3].take(&budget, 0).await.unwrap() {
+                replicas[i % 3].settle(0, true);
+                failures += 1;
+            }
+        }
+        assert_eq!(failures, 1000);
+        assert_eq!(*budget.granted.lock().unwrap(), 1000);
+        assert_eq!(
+            replicas[0].take(&budget, 0).await.unwrap(),
+            Err(Refusal::Exhausted)
+        );
+        // The next window starts afresh (its own row in the store; here, the same counter).
+        *budget.granted.lock().unwrap() = 0;
+        assert_eq!(replicas[0].take(&budget, 3600).await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn right_numbers_reuse_their_slot_without_asking_the_store() {
+        let budget = CountingBudget::default();
+        let slots = SharedSlots::new(1000);
+        for _ in 0..10_000 {
+            slots.take(&budget, 0).await.unwrap().unwrap();
+            slots.settle(0, false);
+        }
+        assert_eq!(budget.calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Attempts in flight hold their slots: with all of a chunk in flight and the budget
+        // spent, the next attempt is told to come back in a moment.
+        let tight = SharedSlots::new(1);
+        let spent = CountingBudget::default();
+        tight.take(&spent, 0).await.unwrap().unwrap();
+        assert_eq!(tight.take(&spent, 0).await.unwrap(), Err(Refusal::Busy));
+        tight.settle(0, false);
+        assert_eq!(tight.take(&spent, 0).await.unwrap(), Ok(()));
     }
 
     #[test]

@@ -118,6 +118,7 @@ impl App {
             limits.client_failures_per_window,
             u32::MAX,
         );
+        let global_slots = crate::ratelimit::SharedSlots::new(limits.global_failures_per_window);
         // Wrong admin tokens: the same per-client limit, on a budget of their own.
         let mut admin_key = [0u8; 32];
         rng.fill_bytes(&mut admin_key);
@@ -161,6 +162,7 @@ impl App {
             admin_token,
             limiter,
             admin_limiter,
+            global_slots,
             latencies: LatencySamples::default(),
             rng: Mutex::new(rng),
             blobs,

@@ -429,3 +429,35 @@ async fn parallel_wrong_guesses_regression_malformed_requests_count_nothing_shor
     }
     assert_eq!(flood(&http, &[&server], 5).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_wrong_guesses_regression_the_shared_budget_never_grants_past_its_limit() {
+    for backend in Backend::all().await {
+        // On PostgreSQL, two replicas' stores on one database ask at once.
+        let mut stores: Vec<Arc<dyn Store>> = vec![backend.store.clone()];
+        if backend.name == "postgres" {
+            stores.push(Arc::new(
+                PostgresStore::connect(&backend.url).await.unwrap(),
+            ));
+        }
+        let grants = (0..60).map(|i| {
+            let store = stores[i % stores.len()].clone();
+            async move { store.grant_failure_slots(7200, 3, 100).await.unwrap() }
+        });
+        let granted = futures::future::join_all(grants)
+            .await
+            .into_iter()
+            .filter(|g| *g)
+            .count();
+        // 60 asks of 3 against a limit of 100: 33 are granted (99 slots), all or nothing.
+        assert_eq!(granted, 33, "{}", backend.name);
+        let store = &stores[0];
+        assert!(!store.grant_failure_slots(7200, 2, 100).await.unwrap());
+        assert!(store.grant_failure_slots(7200, 1, 100).await.unwrap());
+        assert!(!store.grant_failure_slots(7200, 1, 100).await.unwrap());
+        // Another window has its own budget; old windows are purged.
+        assert!(store.grant_failure_slots(10_800, 100, 100).await.unwrap());
+        assert_eq!(store.purge_failure_budget(10_800).await.unwrap(), 1);
+        assert!(store.grant_failure_slots(7200, 1, 100).await.unwrap());
+    }
+}

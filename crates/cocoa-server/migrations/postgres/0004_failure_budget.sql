@@ -1,8 +1,8 @@
--- The failure budget shared by replicas: per window of the rate limit, how many wrong
--- processing numbers were evaluated (failures) and how many attempts are being evaluated now
--- (in_flight). One row per window, no client data: the per-client limit lives in each process.
+-- The budget of wrong processing numbers shared by replicas: per window of the rate limit, how
+-- many failure slots have been granted to replicas in all. A replica takes slots in small
+-- chunks and keeps them in memory; a slot is used up by a wrong number and reused after a right
+-- one, so failures evaluated <= granted <= the limit. One row per window, no client data.
 CREATE TABLE failure_budget (
     window_start BIGINT PRIMARY KEY NOT NULL,
-    failures BIGINT NOT NULL DEFAULT 0 CHECK (failures >= 0),
-    in_flight BIGINT NOT NULL DEFAULT 0 CHECK (in_flight >= 0)
+    granted BIGINT NOT NULL CHECK (granted >= 0)
 );

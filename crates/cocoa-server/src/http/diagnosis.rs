@@ -81,11 +81,8 @@ impl NumberAttempt {
             .reserve(client, now)
             .map_err(ApiError::rate_limited)?;
         let global = state
-            .store
-            .reserve_failure(
-                local.window_start(),
-                state.config.rate_limit.global_failures_per_window,
-            )
+            .global_slots
+            .take(state.store.as_ref(), local.window_start())
             .await;
         match global {
             Ok(Ok(())) => Ok(Self {
@@ -108,10 +105,10 @@ impl NumberAttempt {
     }
 
     /// Ends the attempt: `failed` (a wrong, expired or used number) keeps both slots used.
-    async fn settle(mut self, failed: bool) {
+    fn settle(mut self, failed: bool) {
         if let Some(local) = self.local.take() {
             self.state.limiter.settle(local, failed, self.now);
-            settle_global(&self.state, local.window_start(), failed).await;
+            self.state.global_slots.settle(local.window_start(), failed);
         }
     }
 }
@@ -121,20 +118,8 @@ impl Drop for NumberAttempt {
         if let Some(local) = self.local.take() {
             let failed = self.failed_if_dropped;
             self.state.limiter.settle(local, failed, self.now);
-            let state = self.state.clone();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(
-                    async move { settle_global(&state, local.window_start(), failed).await },
-                );
-            }
+            self.state.global_slots.settle(local.window_start(), failed);
         }
-    }
-}
-
-async fn settle_global(state: &AppState, window_start: i64, failed: bool) {
-    if let Err(e) = state.store.settle_failure(window_start, failed).await {
-        // The slot stays held until its window ends: the limit errs on the safe side.
-        tracing::warn!(error = %e, "could not settle a failure slot");
     }
 }
 
@@ -166,7 +151,7 @@ async fn answer_chaff(
         (delay, body)
     };
     tokio::time::sleep(delay).await;
-    attempt.settle(false).await;
+    attempt.settle(false);
     Ok(match body {
         None => StatusCode::NO_CONTENT.into_response(),
         Some(body) => json_response(body),
@@ -195,7 +180,7 @@ async fn register(
     let request: DiagnosisRequest = match parse_object(body, "the registration") {
         Ok(request) => request,
         Err(e) => {
-            attempt.settle(false).await;
+            attempt.settle(false);
             return Err(e);
         }
     };
@@ -205,9 +190,7 @@ async fn register(
         Err(r) => {
             // A number that is not even 8 digits counts as a wrong one; other mistakes
             // evaluated no number.
-            attempt
-                .settle(r.code == codes::PROCESSING_NUMBER_INVALID)
-                .await;
+            attempt.settle(r.code == codes::PROCESSING_NUMBER_INVALID);
             return Err(rejection(r));
         }
     };
@@ -221,7 +204,7 @@ async fn register(
     let outcome = match state.store.register(&claim, &accept_keys).await {
         Ok(outcome) => outcome,
         Err(e) => {
-            attempt.settle(false).await;
+            attempt.settle(false);
             return Err(ApiError::unavailable(e));
         }
     };
@@ -232,7 +215,7 @@ async fn register(
         outcome,
         RegisterOutcome::Invalid | RegisterOutcome::Expired | RegisterOutcome::Used
     );
-    attempt.settle(failed).await;
+    attempt.settle(failed);
     let accepted = match outcome {
         RegisterOutcome::Registered(accepted) => {
             tracing::info!(

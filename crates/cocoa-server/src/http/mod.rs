@@ -82,6 +82,8 @@ pub struct AppState {
     pub limiter: RateLimiter,
     /// Wrong admin tokens per client.
     pub admin_limiter: RateLimiter,
+    /// This process's share of the wrong-number budget replicas share through the store.
+    pub global_slots: crate::ratelimit::SharedSlots,
     pub latencies: LatencySamples,
     /// A CSPRNG (ChaCha), seeded from the OS in production and from a seed in simulations.
     pub rng: Mutex<StdRng>,
