@@ -138,25 +138,18 @@ fn world_readable_database_and_secrets_regression_exposed_files_are_refused() {
 
     // A folder others may list but not change starts, with a warning.
     chmod(&data, 0o755);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut warned = false;
-    for line in std::io::BufRead::lines(stderr).map_while(Result::ok) {
-        warned |= line.contains("other users can list the data folder");
-        if line.contains("portal at http://") {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let server = common::spawn_logged(
+        Command::new(env!("CARGO_BIN_EXE_cocoa"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .env_remove("COCOA_DATABASE_URL")
+            .env_remove("COCOA_ADMIN_TOKEN")
+            .env("NO_COLOR", "1"),
+    );
+    // The warning comes before the "serving" line.
+    let warned = server
+        .wait_for("other users can list the data folder")
+        .is_some();
     assert!(warned, "no warning about the listable folder");
 }
 

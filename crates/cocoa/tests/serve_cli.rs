@@ -140,43 +140,24 @@ fn serve_with_no_configuration_then_issue_and_register() {
 #[cfg(target_os = "linux")]
 #[test]
 fn max_connections_is_lowered_to_fit_the_open_file_limit() {
-    use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // 512 open files: the default cap of 10,000 connections cannot fit; a quarter is left for
     // the database, the files and the log.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(r#"ulimit -n 512 && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#)
-        .arg(env!("CARGO_BIN_EXE_cocoa"))
-        .arg(&data)
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let server = common::spawn_logged(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"ulimit -n 512 && exec "$0" serve --listen 127.0.0.1:0 --data-dir "$1""#)
+            .arg(env!("CARGO_BIN_EXE_cocoa"))
+            .arg(&data)
+            .env_remove("COCOA_DATABASE_URL")
+            .env_remove("COCOA_ADMIN_TOKEN")
+            .env("NO_COLOR", "1"),
+    );
     // The cap is set when serving starts, right after the "serving" line.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut warning = None;
-    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-        if line.contains("does not fit under the open-file limit") {
-            warning = Some(line);
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    let warning = warning.expect("no warning about the open-file limit");
+    let warning = server
+        .wait_for("does not fit under the open-file limit")
+        .expect("no warning about the open-file limit");
     assert!(
         warning.contains("open_file_limit=512") && warning.contains("cap=384"),
         "{warning}"

@@ -6,50 +6,26 @@
 mod common;
 
 use common::Running;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// Starts `cocoa serve --config <file>` on a free port; returns it and its address.
 fn start(data_dir: &std::path::Path, config: &str) -> (Running, String) {
     let file = data_dir.with_extension("toml");
     std::fs::write(&file, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
-        .arg(&file)
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut running = Running { child, log: rx };
-    let stderr = running.child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    loop {
-        let line = running
-            .log
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|_| panic!("no 'serving' line; log so far: {seen:#?}"));
-        if let Some(at) = line.find("portal at http://") {
-            let rest = &line[at + "portal at http://".len()..];
-            let address = rest.split("/portal").next().unwrap().to_owned();
-            return (running, address);
-        }
-        seen.push(line);
-    }
+    let (running, base) = common::start_command(
+        Command::new(env!("CARGO_BIN_EXE_cocoa"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&file)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("COCOA_DATABASE_URL")
+            .env_remove("COCOA_ADMIN_TOKEN")
+            .env("NO_COLOR", "1"),
+    );
+    (running, base.trim_start_matches("http://").to_owned())
 }
 
 #[test]

@@ -6,11 +6,11 @@ use super::{chaff, parse_object, read_body, ApiError, AppState};
 use crate::ratelimit::Slot;
 use crate::registration::{accept, prepare, Accepted, Prepared, Rejection};
 use crate::store::{Claim, RegisterOutcome};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cocoa_api::{codes, DiagnosisRequest, DiagnosisResponse};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -35,10 +35,7 @@ async fn handle(
 ) -> Response {
     let started = Instant::now();
     let chaff = request.headers().contains_key("x-chaff");
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let address = super::client_address(&request);
     let body = match read_body(request).await {
         Ok(body) => body,
         Err(e) => return e.into_response(),

@@ -129,16 +129,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The address of the client a request came from, as the transport gives it (never logged or
+/// stored: the rate limiters key it by an HMAC).
+pub(crate) fn client_address(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
 /// Admits a health centre's request (`Authorization: Bearer <admin token>`), or answers 401.
 /// Wrong tokens are limited per client like wrong processing numbers (429 with `Retry-After`
 /// once a client has used up its failures, whatever it presents then).
 pub(crate) fn require_admin(state: &AppState, request: &Request) -> Result<(), ApiError> {
     let now = state.clock.now().timestamp();
-    let address = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let client = state.admin_limiter.tag(address);
+    let client = state.admin_limiter.tag(client_address(request));
     let slot = state
         .admin_limiter
         .reserve(client, now)

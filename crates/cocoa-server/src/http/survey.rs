@@ -16,11 +16,10 @@
 
 use super::{parse_json, read_json_body, ApiError, AppState};
 use crate::survey::{accept, SurveyRules};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cocoa_api::{codes, EventLogRequest};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The largest event log accepted (COCOA's limit).
@@ -43,10 +42,7 @@ async fn submit(state: &AppState, request: Request) -> Result<(), ApiError> {
             "the survey is not taking answers",
         ));
     }
-    let address = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+    let address = super::client_address(&request);
     let client = state.survey_limiter.tag(address);
     state
         .survey_limiter

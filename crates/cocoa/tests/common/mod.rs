@@ -18,17 +18,9 @@ impl Drop for Running {
     }
 }
 
-/// Starts `cocoa serve` on a free port with `data_dir`; returns it and its base URL.
-pub fn start(data_dir: &std::path::Path) -> (Running, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_ADMIN_TOKEN")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Spawns `command` with its standard error read line by line into `Running::log`.
+pub fn spawn_logged(command: &mut Command) -> Running {
+    let child = command.stderr(Stdio::piped()).spawn().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     // From here on `Running` owns the child: it is killed and reaped whatever happens.
     let mut running = Running { child, log: rx };
@@ -40,6 +32,40 @@ pub fn start(data_dir: &std::path::Path) -> (Running, String) {
             }
         }
     });
+    running
+}
+
+impl Running {
+    /// The first log line containing `needle` within 30 seconds, if any.
+    pub fn wait_for(&self, needle: &str) -> Option<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while let Ok(line) = self
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(needle) {
+                return Some(line);
+            }
+        }
+        None
+    }
+}
+
+/// Starts `cocoa serve` on a free port with `data_dir`; returns it and its base URL.
+pub fn start(data_dir: &std::path::Path) -> (Running, String) {
+    start_command(
+        Command::new(env!("CARGO_BIN_EXE_cocoa"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env_remove("COCOA_DATABASE_URL")
+            .env_remove("COCOA_ADMIN_TOKEN")
+            .env("NO_COLOR", "1"),
+    )
+}
+
+/// Runs a `cocoa serve` command; returns it once it serves, with its base URL.
+pub fn start_command(command: &mut Command) -> (Running, String) {
+    let running = spawn_logged(command);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = Vec::new();
     loop {
