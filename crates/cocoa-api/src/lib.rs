@@ -154,6 +154,10 @@ pub struct IssuedNumber {
 pub struct ErrorBody {
     pub error: String,
     pub message: String,
+    /// With `internal_error` only: the id under which the server logged the failure, to quote
+    /// to its operator.
+    #[serde(rename = "errorId", default, skip_serializing_if = "Option::is_none")]
+    pub error_id: Option<String>,
 }
 
 /// The stable error codes.
@@ -173,6 +177,8 @@ pub mod codes {
     pub const NOT_FOUND: &str = "not_found";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const INTERNAL: &str = "internal_error";
+    /// No unused processing number could be drawn (the number space is nearly full).
+    pub const NUMBERS_EXHAUSTED: &str = "processing_numbers_exhausted";
     pub const LENGTH_REQUIRED: &str = "length_required";
     pub const INVALID_SURVEY: &str = "invalid_survey";
     pub const SURVEY_CLOSED: &str = "survey_closed";

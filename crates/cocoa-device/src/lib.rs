@@ -26,7 +26,7 @@ pub mod types;
 
 pub use error::Error;
 pub use http::{Http, NetworkError, Response};
-pub use phone::{CheckReport, DayView, Phone, PhoneSettings, Status};
+pub use phone::{CheckReport, DayView, FailedFile, Phone, PhoneSettings, Status};
 pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
 pub use survey::SurveyAnswer;
 pub use types::{DailySummary, ExposureWindow, KeyMatch, MatchedSighting, ScanInstance, Sighting};

@@ -4,7 +4,7 @@
 
 use crate::error::Error;
 use crate::http::{Http, Response};
-use crate::storage::{Storage, TekRecord};
+use crate::storage::{Storage, StorageError, TekRecord};
 use crate::types::{DailySummary, ExposureWindow, KeyMatch, Sighting};
 use crate::{matching, risk};
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +18,9 @@ use gaen::{
     Advertisement, ExportVerifier, IntervalNumber, Metadata, RollingPeriod, SignedExport, Tek,
 };
 use rand::{CryptoRng, Rng, RngCore};
-use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Days keys and sightings are kept.
 pub const RETENTION_DAYS: i64 = 14;
@@ -39,8 +41,19 @@ const EXPOSURE_CONFIGURATION: &str = "exposure_configuration";
 const PENDING_REGISTRATION: &str = "pending_registration";
 const LAST_CHECK: &str = "last_check";
 
+/// The watermark: every listed file with `created` up to this has been processed.
 fn last_created_setting(region: &str) -> String {
     format!("last_created:{region}")
+}
+
+/// Files above the watermark already processed (url -> created): never matched again.
+fn processed_files_setting(region: &str) -> String {
+    format!("processed_files:{region}")
+}
+
+/// The files the last check could not use; they are retried at the next check.
+fn failed_files_setting(region: &str) -> String {
+    format!("failed_files:{region}")
 }
 
 /// How a phone reaches its server and whom it trusts.
@@ -62,6 +75,18 @@ pub struct CheckReport {
     pub matched_keys: usize,
     /// Days that became high-risk in this check (notified now, and never again).
     pub new_high_risk_days: Vec<String>,
+    /// Listed files that could not be downloaded or did not verify: nothing of them was matched,
+    /// and the next check tries them again.
+    pub files_failed: Vec<FailedFile>,
+}
+
+/// A listed key file a check could not use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedFile {
+    pub url: String,
+    pub created: i64,
+    /// Why: the network error, the HTTP status, or why the file was rejected.
+    pub reason: String,
 }
 
 /// One day as the history screen shows it.
@@ -85,6 +110,8 @@ pub struct Status {
     pub last_created: i64,
     pub notified_days: Vec<String>,
     pub registration_pending: bool,
+    /// Files the last check could not use, to be retried at the next check.
+    pub files_to_retry: Vec<FailedFile>,
 }
 
 /// A phone over some storage.
@@ -104,6 +131,24 @@ pub fn day_string(day: i64) -> String {
 
 fn day_of(at: i64) -> i64 {
     at.div_euclid(86_400)
+}
+
+/// The stored value is left out of the message: some settings hold a processing number.
+fn corrupt_setting(name: &str, e: impl std::fmt::Display) -> Error {
+    Error::Storage(StorageError::Corrupt(format!(
+        "the setting {name} cannot be read: {e}"
+    )))
+}
+
+/// What is wrong with some JSON, without quoting it (serde's messages may quote values).
+fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "not of the expected shape",
+        serde_json::error::Category::Eof => "cut short",
+    };
+    format!("{what} (line {}, column {})", e.line(), e.column())
 }
 
 fn interval_at(at: i64) -> Result<IntervalNumber, Error> {
@@ -137,6 +182,27 @@ impl<S: Storage> Phone<S> {
         self.storage
     }
 
+    /// A stored setting parsed with `FromStr`: `None` if absent, an error if unreadable (a
+    /// corrupt setting is never silently replaced by a default).
+    pub(crate) fn parsed_setting<T>(&self, name: &str) -> Result<Option<T>, Error>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.storage
+            .setting(name)?
+            .map(|v| v.parse().map_err(|e| corrupt_setting(name, e)))
+            .transpose()
+    }
+
+    /// A stored JSON setting: `None` if absent, an error if unreadable.
+    pub(crate) fn json_setting<T: DeserializeOwned>(&self, name: &str) -> Result<Option<T>, Error> {
+        self.storage
+            .setting(name)?
+            .map(|v| serde_json::from_str(&v).map_err(|e| corrupt_setting(name, json_error(&e))))
+            .transpose()
+    }
+
     /// Sets the server, region and trusted keys.
     pub fn configure(&mut self, settings: &PhoneSettings) -> Result<(), Error> {
         for pem in &settings.public_keys_pem {
@@ -159,11 +225,7 @@ impl<S: Storage> Phone<S> {
         let s = &self.storage;
         let server_url = s.setting(SERVER_URL)?.ok_or(Error::NotInitialised)?;
         let region = s.setting(REGION)?.unwrap_or_else(|| "440".into());
-        let public_keys_pem = match s.setting(PUBLIC_KEYS)? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Invalid(format!("stored public keys: {e}")))?,
-            None => Vec::new(),
-        };
+        let public_keys_pem = self.json_setting(PUBLIC_KEYS)?.unwrap_or_default();
         Ok(PhoneSettings {
             server_url,
             region,
@@ -174,9 +236,7 @@ impl<S: Storage> Phone<S> {
 
     fn tx_power(&self) -> Result<i8, Error> {
         Ok(self
-            .storage
-            .setting(TX_POWER)?
-            .and_then(|v| v.parse().ok())
+            .parsed_setting(TX_POWER)?
             .unwrap_or(DEFAULT_TX_POWER_DBM))
     }
 
@@ -285,6 +345,22 @@ impl<S: Storage> Phone<S> {
         Ok(())
     }
 
+    /// Downloads and verifies one listed file; the error says why it cannot be used.
+    fn fetch_file(
+        &self,
+        http: &dyn Http,
+        entry: &ListEntry,
+        verifiers: &[ExportVerifier],
+    ) -> Result<SignedExport, String> {
+        let response = http.get(&entry.url).map_err(|e| e.to_string())?;
+        if response.status != 200 {
+            return Err(format!("HTTP {}", response.status));
+        }
+        let file = SignedExport::from_zip(&response.body).map_err(|e| e.to_string())?;
+        file.verify(verifiers).map_err(|e| e.to_string())?;
+        Ok(file)
+    }
+
     fn fetch(&self, http: &dyn Http, url: &str) -> Result<Response, Error> {
         let response = http.get(url)?;
         if response.status != 200 {
@@ -296,8 +372,12 @@ impl<S: Storage> Phone<S> {
         Ok(response)
     }
 
-    /// An exposure check (see the crate documentation): new files only, each verified; results
-    /// committed in one step, so a failed check changes nothing.
+    /// An exposure check (see the crate documentation): new files only, each verified. A file
+    /// that cannot be downloaded or does not verify is reported, never matched, and retried at
+    /// the next check; the others are matched. The watermark (the largest `created` below which
+    /// every listed file is processed) never passes an unprocessed file, and files processed above
+    /// it are remembered, so no file is ever matched twice. Results are committed in one step: a
+    /// check that fails (configuration, list, storage) changes nothing.
     pub fn check(&mut self, now: i64, http: &dyn Http) -> Result<CheckReport, Error> {
         let settings = self.settings()?;
         let base = &settings.server_url;
@@ -336,36 +416,51 @@ impl<S: Storage> Phone<S> {
                 reason: e.to_string(),
             })?;
         let last_key = last_created_setting(&settings.region);
-        let last_created: i64 = self
-            .storage
-            .setting(&last_key)?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let mut new_entries: Vec<&ListEntry> =
-            list.iter().filter(|e| e.created > last_created).collect();
-        new_entries.sort_by_key(|e| e.created);
+        let processed_key = processed_files_setting(&settings.region);
+        let last_created: i64 = self.parsed_setting(&last_key)?.unwrap_or(0);
+        let mut processed: BTreeMap<String, i64> =
+            self.json_setting(&processed_key)?.unwrap_or_default();
+        let mut to_do: Vec<&ListEntry> = list
+            .iter()
+            .filter(|e| e.created > last_created && !processed.contains_key(&e.url))
+            .collect();
+        to_do.sort_by_key(|e| e.created);
 
         let sightings = self.storage.sightings()?;
         let index = matching::SightingIndex::new(&sightings);
         let engine = matching::Engine::new(&index, self.threads);
         let mut report = CheckReport::default();
         let mut matches: Vec<KeyMatch> = Vec::new();
-        let mut largest = last_created;
-        for entry in new_entries {
-            let bytes = self.fetch(http, &entry.url)?.body;
-            let file = SignedExport::from_zip(&bytes).map_err(|e| Error::BadFile {
-                url: entry.url.clone(),
-                reason: e.to_string(),
-            })?;
-            file.verify(&verifiers).map_err(|e| Error::BadFile {
-                url: entry.url.clone(),
-                reason: e.to_string(),
-            })?;
-            report.files_processed += 1;
-            report.keys_processed += file.export.keys.len() as u64;
-            matches.extend(engine.match_keys(&file.export.keys));
-            largest = largest.max(entry.created);
+        for entry in to_do {
+            if processed.contains_key(&entry.url)
+                || report.files_failed.iter().any(|f| f.url == entry.url)
+            {
+                continue; // listed twice
+            }
+            match self.fetch_file(http, entry, &verifiers) {
+                Ok(file) => {
+                    report.files_processed += 1;
+                    report.keys_processed += file.export.keys.len() as u64;
+                    matches.extend(engine.match_keys(&file.export.keys));
+                    processed.insert(entry.url.clone(), entry.created);
+                }
+                Err(reason) => report.files_failed.push(FailedFile {
+                    url: entry.url.clone(),
+                    created: entry.created,
+                    reason,
+                }),
+            }
         }
+        // The watermark moves to the largest listed `created` below the first unprocessed file:
+        // everything listed up to it is processed (now or before). Processed files above it stay
+        // remembered until it passes them.
+        let first_unprocessed = report.files_failed.iter().map(|f| f.created).min();
+        let largest = list
+            .iter()
+            .map(|e| e.created)
+            .filter(|&c| first_unprocessed.is_none_or(|first| c < first))
+            .fold(last_created, i64::max);
+        processed.retain(|_, created| *created > largest);
         report.matched_keys = matches.len();
 
         let new_windows: Vec<ExposureWindow> = matches
@@ -397,6 +492,14 @@ impl<S: Storage> Phone<S> {
         let settings_changes = vec![
             (last_key, largest.to_string()),
             (
+                processed_key,
+                serde_json::to_string(&processed).expect("plain values serialise"),
+            ),
+            (
+                failed_files_setting(&settings.region),
+                serde_json::to_string(&report.files_failed).expect("plain values serialise"),
+            ),
+            (
                 NOTIFIED_DAYS.to_owned(),
                 serde_json::to_string(&notified).expect("numbers serialise"),
             ),
@@ -420,19 +523,12 @@ impl<S: Storage> Phone<S> {
     }
 
     fn notified_days(&self) -> Result<Vec<i64>, Error> {
-        Ok(match self.storage.setting(NOTIFIED_DAYS)? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Invalid(format!("stored notified days: {e}")))?,
-            None => Vec::new(),
-        })
+        Ok(self.json_setting(NOTIFIED_DAYS)?.unwrap_or_default())
     }
 
-    fn stored_rule(&self) -> Result<RiskCalculationConfiguration, Error> {
-        Ok(match self.storage.setting(RISK_CONFIGURATION)? {
-            Some(json) => serde_json::from_str(&json)
-                .map_err(|e| Error::Invalid(format!("stored rule: {e}")))?,
-            None => RiskCalculationConfiguration::default(),
-        })
+    /// The risk rule of the last check (COCOA's default before any).
+    pub(crate) fn stored_rule(&self) -> Result<RiskCalculationConfiguration, Error> {
+        Ok(self.json_setting(RISK_CONFIGURATION)?.unwrap_or_default())
     }
 
     /// The daily summaries: the last 15 days, or everything kept with `all`.
@@ -466,32 +562,45 @@ impl<S: Storage> Phone<S> {
     pub fn status(&self) -> Result<Status, Error> {
         let settings = self.settings()?;
         let s = &self.storage;
+        let last_check = match self.parsed_setting::<i64>(LAST_CHECK)? {
+            Some(t) => Some(
+                chrono::DateTime::from_timestamp(t, 0)
+                    .ok_or_else(|| corrupt_setting(LAST_CHECK, "out of range"))?
+                    .to_rfc3339(),
+            ),
+            None => None,
+        };
         Ok(Status {
-            last_created: s
-                .setting(&last_created_setting(&settings.region))?
-                .and_then(|v| v.parse().ok())
+            last_created: self
+                .parsed_setting(&last_created_setting(&settings.region))?
                 .unwrap_or(0),
+            files_to_retry: self
+                .json_setting(&failed_files_setting(&settings.region))?
+                .unwrap_or_default(),
             server_url: settings.server_url,
             region: settings.region,
             keys: s.teks()?.len(),
             sightings: s.sightings()?.len(),
-            last_check: s
-                .setting(LAST_CHECK)?
-                .and_then(|v| v.parse::<i64>().ok())
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .map(|t| t.to_rfc3339()),
+            last_check,
             notified_days: self.notified_days()?.into_iter().map(day_string).collect(),
-            registration_pending: s
-                .setting(PENDING_REGISTRATION)?
-                .is_some_and(|v| !v.is_empty()),
+            registration_pending: self.pending_registration()?.is_some(),
         })
+    }
+
+    /// The registration attempt in progress: (processing number, idempotency key). Cleared (an
+    /// empty value) once the server confirmed.
+    fn pending_registration(&self) -> Result<Option<(String, String)>, Error> {
+        match self.storage.setting(PENDING_REGISTRATION)?.as_deref() {
+            None | Some("") => Ok(None),
+            Some(_) => self.json_setting(PENDING_REGISTRATION),
+        }
     }
 
     /// "Save information": everything kept, as COCOA's `exposure_data.json`.
     pub fn save_info(&self) -> Result<serde_json::Value, Error> {
         let windows = self.storage.exposure_windows()?;
-        let configuration: serde_json::Value = match self.storage.setting(EXPOSURE_CONFIGURATION)? {
-            Some(json) => serde_json::from_str(&json).unwrap_or(serde_json::Value::Null),
+        let configuration: serde_json::Value = match self.json_setting(EXPOSURE_CONFIGURATION)? {
+            Some(json) => json,
             None => serde_json::to_value(ExposureConfiguration::default())
                 .expect("plain values serialise"),
         };
@@ -536,11 +645,7 @@ impl<S: Storage> Phone<S> {
             return Err(Error::NoKeysToRegister);
         }
         // One idempotency key per attempt at registering with this number, kept across retries.
-        let pending: Option<(String, String)> = self
-            .storage
-            .setting(PENDING_REGISTRATION)?
-            .and_then(|j| serde_json::from_str(&j).ok());
-        let idempotency_key = match pending {
+        let idempotency_key = match self.pending_registration()? {
             Some((n, key)) if n == number => key,
             _ => {
                 let mut bytes = [0u8; 16];

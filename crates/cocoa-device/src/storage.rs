@@ -1,6 +1,8 @@
 //! What the phone keeps, behind one trait: an SQLite implementation for a real device (one file)
 //! and an in-memory one for the simulator. A check's results are committed in one step, so a
-//! failed check changes nothing.
+//! failed check changes nothing; the end-of-use wipe is one step too. The SQLite schema carries a
+//! version (`PRAGMA user_version`): opening an older database migrates it, and a database written
+//! by a newer version of the app is refused rather than misread.
 
 use crate::types::{DailySummary, ExposureWindow, Sighting};
 use gaen::{Aem, IntervalNumber, RollingPeriod, Rpi, Tek};
@@ -22,6 +24,12 @@ pub enum StorageError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error(
+        "the phone's database was written by a newer version of the app (schema version {found}; \
+         this version reads up to {supported}): use that version or a newer one (the database was \
+         left as it is)"
+    )]
+    TooNew { found: u32, supported: u32 },
 }
 
 impl From<rusqlite::Error> for StorageError {
@@ -59,7 +67,7 @@ pub trait Storage {
         settings: &[(String, String)],
     ) -> Result<(), StorageError>;
 
-    /// Deletes everything.
+    /// Deletes everything, in one step: on failure nothing is deleted.
     fn wipe(&mut self) -> Result<(), StorageError>;
 }
 
@@ -151,7 +159,9 @@ pub struct SqliteStorage {
     db: rusqlite::Connection,
 }
 
-const SCHEMA: &str = "
+/// Migration 1: the schema as it was before versions (`IF NOT EXISTS`, so that a database from
+/// then, at version 0 with its tables, is simply stamped).
+const MIGRATION_1: &str = "
 CREATE TABLE IF NOT EXISTS teks (rolling_start INTEGER PRIMARY KEY, rolling_period INTEGER NOT NULL, tek BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sightings (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, rssi INTEGER NOT NULL,
     rpi BLOB NOT NULL, aem BLOB NOT NULL, previous_scan_at INTEGER);
@@ -160,6 +170,37 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 CREATE TABLE IF NOT EXISTS daily_summaries (date INTEGER PRIMARY KEY, json TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS exposure_windows (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
 ";
+
+/// The schema's migrations, in order: migration `n` (1-based) takes a database from version `n - 1`
+/// to `n`. Append only; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version this code writes (and the newest it reads).
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+fn schema_version(db: &rusqlite::Connection) -> Result<u32, StorageError> {
+    Ok(db.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings `db` to version `migrations.len()`, all pending migrations in one transaction (taken
+/// before the version is read, so two processes opening one file do not both migrate it).
+fn migrate(db: &mut rusqlite::Connection, migrations: &[&str]) -> Result<(), StorageError> {
+    let supported = u32::try_from(migrations.len()).expect("a handful of migrations");
+    let tx = db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let found = schema_version(&tx)?;
+    if found > supported {
+        return Err(StorageError::TooNew { found, supported });
+    }
+    if found == supported {
+        return Ok(());
+    }
+    for sql in &migrations[found as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {supported}"))?;
+    tx.commit()?;
+    Ok(())
+}
 
 impl SqliteStorage {
     /// Opens (creating if needed) the database at `path`. It holds this phone's keys: a new
@@ -178,9 +219,17 @@ impl SqliteStorage {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(StorageError::Backend(format!("{}: {e}", path.display()))),
         }
-        let db = rusqlite::Connection::open(path)?;
+        let mut db = rusqlite::Connection::open(path)?;
+        // Refuse a newer database before changing anything in it (even its journal mode).
+        let found = schema_version(&db)?;
+        if found > SCHEMA_VERSION {
+            return Err(StorageError::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
         db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
-        db.execute_batch(SCHEMA)?;
+        migrate(&mut db, MIGRATIONS)?;
         Ok(Self { db })
     }
 
@@ -360,10 +409,60 @@ impl Storage for SqliteStorage {
     }
 
     fn wipe(&mut self) -> Result<(), StorageError> {
-        self.db.execute_batch(
+        let tx = self.db.transaction()?;
+        tx.execute_batch(
             "DELETE FROM teks; DELETE FROM sightings; DELETE FROM settings; DELETE FROM daily_summaries; DELETE FROM exposure_windows;",
         )?;
+        tx.commit()?;
+        // Not in the transaction (SQLite cannot): rewrites the file so that the deleted rows do
+        // not linger in free pages. The schema (and its version) stays.
         self.db.execute_batch("VACUUM;")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_run_in_order_once_and_stamp_the_version() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        migrate(&mut db, &[MIGRATION_1]).unwrap();
+        assert_eq!(schema_version(&db).unwrap(), 1);
+        db.execute("INSERT INTO settings (name, value) VALUES ('a', '1')", [])
+            .unwrap();
+        let second = "ALTER TABLE settings ADD COLUMN note TEXT NOT NULL DEFAULT 'migrated'";
+        migrate(&mut db, &[MIGRATION_1, second]).unwrap();
+        migrate(&mut db, &[MIGRATION_1, second]).unwrap(); // nothing left to do: not run twice
+        assert_eq!(schema_version(&db).unwrap(), 2);
+        let note: String = db
+            .query_row("SELECT note FROM settings WHERE name = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(note, "migrated");
+        assert!(matches!(
+            migrate(&mut db, &[MIGRATION_1]),
+            Err(StorageError::TooNew {
+                found: 2,
+                supported: 1
+            })
+        ));
+    }
+
+    #[test]
+    fn a_failed_migration_changes_nothing() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        assert!(migrate(&mut db, &[MIGRATION_1, "CREATE TABLE broken ("]).is_err());
+        assert_eq!(schema_version(&db).unwrap(), 0);
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 0);
     }
 }

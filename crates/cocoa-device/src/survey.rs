@@ -10,10 +10,7 @@ use crate::error::Error;
 use crate::phone::Phone;
 use crate::risk;
 use crate::storage::Storage;
-use cocoa_api::{
-    EventLogEntry, EventLogRequest, RiskCalculationConfiguration, SurveyContent, SurveyDay,
-    SurveyExposureData,
-};
+use cocoa_api::{EventLogEntry, EventLogRequest, SurveyContent, SurveyDay, SurveyExposureData};
 use rand::{CryptoRng, RngCore};
 
 /// The survey's first day (COCOA: 2022-04-07), as days since the epoch.
@@ -69,20 +66,13 @@ impl<S: Storage> Phone<S> {
     ) -> Result<SurveyContent, Error> {
         answer.validate()?;
         let start_date = if answer.send_start_date {
-            self.storage()
-                .setting(STARTED_ON)?
-                .and_then(|d| d.parse::<i64>().ok())
+            self.parsed_setting::<i64>(STARTED_ON)?
                 .map(|day| day * 86_400)
         } else {
             None
         };
         let exposure_data = if answer.send_exposure_data {
-            let rule: RiskCalculationConfiguration =
-                match self.storage().setting("risk_configuration")? {
-                    Some(json) => serde_json::from_str(&json).unwrap_or_default(),
-                    None => RiskCalculationConfiguration::default(),
-                };
-            let threshold = risk::survey_threshold(&rule);
+            let threshold = risk::survey_threshold(&self.stored_rule()?);
             let mut days: Vec<SurveyDay> = self
                 .storage()
                 .daily_summaries()?
@@ -122,10 +112,7 @@ impl<S: Storage> Phone<S> {
     ) -> Result<EventLogRequest, Error> {
         let content = serde_json::to_value(self.survey_content(answer, first_day)?)
             .expect("plain values serialise");
-        let pending: Option<EventLogRequest> = self
-            .storage()
-            .setting(SURVEY_ATTEMPT)?
-            .and_then(|json| serde_json::from_str(&json).ok());
+        let pending: Option<EventLogRequest> = self.json_setting(SURVEY_ATTEMPT)?;
         if let Some(request) = pending {
             if request.event_logs.first().map(|e| &e.content) == Some(&content) {
                 return Ok(request);
@@ -198,7 +185,8 @@ impl<S: Storage> Phone<S> {
     }
 
     /// Ends use without sending anything (skipping the survey), or after a sent survey: stops
-    /// everything and deletes keys, sightings, summaries, windows, history, settings, consents.
+    /// everything and deletes keys, sightings, summaries, windows, history, settings, consents,
+    /// in one step (if it fails, nothing is deleted and it can simply be run again).
     pub fn end_of_use(&mut self) -> Result<(), Error> {
         self.storage_mut().wipe()?;
         Ok(())

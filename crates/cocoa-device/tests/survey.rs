@@ -252,3 +252,68 @@ fn skipping_the_survey_ends_use_too() {
     assert!(p.storage().daily_summaries().unwrap().is_empty());
     assert!(matches!(p.settings(), Err(Error::NotInitialised)));
 }
+
+/// What a phone holds, table by table.
+fn held<S: Storage>(s: &S) -> (usize, usize, usize, usize, Option<String>) {
+    (
+        s.teks().unwrap().len(),
+        s.sightings().unwrap().len(),
+        s.daily_summaries().unwrap().len(),
+        s.exposure_windows().unwrap().len(),
+        s.setting("server_url").unwrap(),
+    )
+}
+
+#[test]
+fn end_of_use_wipe_is_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut p = Phone::new(cocoa_device::SqliteStorage::open(&path).unwrap());
+    p.configure(&PhoneSettings {
+        server_url: SERVER.into(),
+        region: "440".into(),
+        public_keys_pem: vec![],
+        tx_power_dbm: -10,
+    })
+    .unwrap();
+    let mut other = phone();
+    p.meet(&mut other, NOW - 3600, 10, 50, &mut rng).unwrap();
+    p.key_for(NOW, &mut rng).unwrap();
+    let window = cocoa_device::ExposureWindow {
+        date: 19_319,
+        report_type: 1,
+        infectiousness: 1,
+        calibration_confidence: 0,
+        scan_instances: vec![],
+        weighted_duration: 600.0,
+        score: 600.0,
+    };
+    let day = DailySummary {
+        date: 19_319,
+        score_sum: 600.0,
+        maximum_score: 600.0,
+        weighted_duration_sum: 600.0,
+    };
+    p.storage_mut()
+        .commit_check(&[day], &[window], &[])
+        .unwrap();
+    let before = held(p.storage());
+    assert_eq!((before.0, before.2, before.3), (1, 1, 1));
+    assert!(before.1 >= 2);
+    // The storage fails at its last table, after the others' rows were deleted in the wipe.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER fail_mid_wipe BEFORE DELETE ON exposure_windows \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+    )
+    .unwrap();
+    let err = p.end_of_use().unwrap_err();
+    assert!(err.to_string().contains("injected failure"), "{err}");
+    assert_eq!(held(p.storage()), before, "nothing was deleted");
+    // Once the storage works again, the end of use simply runs again.
+    db.execute_batch("DROP TRIGGER fail_mid_wipe").unwrap();
+    p.end_of_use().unwrap();
+    assert_eq!(held(p.storage()), (0, 0, 0, 0, None));
+    assert!(matches!(p.settings(), Err(Error::NotInitialised)));
+}

@@ -13,6 +13,8 @@
 //! - [`ratelimit`]: limits on failed attempts, reserved before evaluation.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`http`]: routes and handlers; [`server`]: assembly and `serve(listener, shutdown)`.
+//! - [`schedule`]: what is due when (the export every interval, retention every ten minutes),
+//!   asked with the injected clock's time by `App::run_due`.
 //! - [`testing`]: helpers for tests of this and other crates (a fresh PostgreSQL database).
 //!
 //! # Invariants
@@ -32,6 +34,7 @@ pub mod numbers;
 pub mod private_files;
 pub mod ratelimit;
 pub mod registration;
+pub mod schedule;
 pub mod server;
 pub mod store;
 pub mod survey;

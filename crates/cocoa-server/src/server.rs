@@ -4,9 +4,10 @@
 use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
-use crate::export::{ConfigurationFiles, ExportError, ExportReport, Exporter};
+use crate::export::{CleanupReport, ConfigurationFiles, ExportError, ExportReport, Exporter};
 use crate::http::{router, AdminToken, AppState, LatencySamples, RateLimiter};
 use crate::numbers::NumberKey;
+use crate::schedule::Schedule;
 use crate::store::{self, Store, StoreError};
 use axum::Router;
 use cocoa_api::{ExposureConfiguration, RiskCalculationConfiguration};
@@ -16,6 +17,7 @@ use rand::{RngCore, SeedableRng};
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -43,10 +45,27 @@ pub enum StartError {
 #[derive(Debug, Clone)]
 pub struct App {
     state: Arc<AppState>,
+    /// What is due when; locked while due jobs run, so that they never overlap in one process.
+    schedule: Arc<tokio::sync::Mutex<Schedule>>,
 }
 
-/// How often housekeeping (purging old processing numbers) runs.
-pub const HOUSEKEEPING_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+/// What [`App::run_due`] ran: `None` for a job that was not due.
+#[derive(Debug, Default)]
+pub struct DueReport {
+    pub export: Option<Result<ExportReport, ExportError>>,
+    pub retention: Option<Result<CleanupReport, ExportError>>,
+}
+
+impl DueReport {
+    /// Whether nothing was due.
+    pub fn is_empty(&self) -> bool {
+        self.export.is_none() && self.retention.is_none()
+    }
+}
+
+/// How often, in real time, the scheduler inside `serve` asks the clock what is due: the most a
+/// due job waits, and how soon a `ManualClock` moved by a test is followed.
+pub const SCHEDULER_TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Name of the admin-token file in the data folder.
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
@@ -141,6 +160,7 @@ impl App {
         let configuration = load_configuration_files(&config)?;
         let mut holder = [0u8; 8];
         rng.fill_bytes(&mut holder);
+        let schedule = Schedule::new(config.export.interval_minutes, clock.now(), &mut rng);
         let config = Arc::new(config);
         let store_for_survey = store.clone();
         let exporter = Exporter {
@@ -153,6 +173,7 @@ impl App {
             holder: lease_holder(&holder),
             abort_after_uploads: None,
             uploads: Arc::default(),
+            running: Arc::default(),
         };
         let state = AppState {
             store,
@@ -172,6 +193,7 @@ impl App {
         };
         Ok(Self {
             state: Arc::new(state),
+            schedule: Arc::new(tokio::sync::Mutex::new(schedule)),
         })
     }
 
@@ -201,48 +223,181 @@ impl App {
         StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")
     }
 
-    /// One round of housekeeping: purges processing numbers used or expired longer ago than
-    /// the grace period (returns how many), and the failure budget of past windows.
+    /// Purges processing numbers used or expired longer ago than the grace period (returns how
+    /// many), and the failure budget of past windows. Retention ([`App::retention`]) does both
+    /// too; this is the numbers part alone, without the lease.
     pub async fn purge_numbers(&self) -> Result<u64, StoreError> {
         let grace = i64::from(self.state.config.numbers.grace_period_hours) * 3600;
         let cutoff = self.state.clock.now().timestamp() - grace;
         let purged = self.state.store.purge_numbers(cutoff).await?;
-        let window = i64::try_from(self.state.config.rate_limit.window_seconds).unwrap_or(i64::MAX);
-        let now = self.state.clock.now().timestamp();
-        self.state
-            .store
-            .purge_failure_budget(now.saturating_sub(window.saturating_mul(2)))
-            .await?;
+        self.purge_failure_budget().await?;
         if purged > 0 {
             tracing::info!(purged, "purged used and expired processing numbers");
         }
         Ok(purged)
     }
 
+    /// Forgets the shared failure budget of windows that have passed.
+    async fn purge_failure_budget(&self) -> Result<(), StoreError> {
+        let window = i64::try_from(self.state.config.rate_limit.window_seconds).unwrap_or(i64::MAX);
+        let now = self.state.clock.now().timestamp();
+        self.state
+            .store
+            .purge_failure_budget(now.saturating_sub(window.saturating_mul(2)))
+            .await
+            .map(drop)
+    }
+
+    /// One retention run now (as the schedule does, and `cocoa cleanup`), under the lease: keys
+    /// and files past their periods, old processing numbers, survey answers from their deletion
+    /// date; then the failure budget of past windows.
+    pub async fn retention(&self) -> Result<CleanupReport, ExportError> {
+        let report = self.state.exporter.cleanup().await?;
+        self.purge_failure_budget().await?;
+        Ok(report)
+    }
+
+    /// Runs whatever the schedule says is due at `clock.now()` (retention first, then the
+    /// export) and returns what ran. The background task of `serve` calls it every
+    /// [`SCHEDULER_TICK`]; a simulation moving a `ManualClock` calls it after each step.
+    ///
+    /// A job that fails (logged) or finds the lease held by another replica stays due and is
+    /// tried again by the next call. Calls never overlap: a second one waits for the first.
+    pub async fn run_due(&self) -> DueReport {
+        let mut schedule = self.schedule.lock().await;
+        let now = self.state.clock.now();
+        let due = schedule.due(now);
+        let mut report = DueReport::default();
+        if due.retention {
+            let result = self.retention().await;
+            match &result {
+                Ok(r) if r.skipped => {
+                    tracing::debug!("scheduled retention: another replica holds the lease; retrying at the next tick");
+                }
+                Ok(r) => {
+                    tracing::debug!(
+                        keys = r.keys,
+                        files = r.files,
+                        numbers = r.numbers,
+                        "scheduled retention ran"
+                    );
+                    schedule.retention_ran(now);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled retention failed; retrying at the next tick");
+                }
+            }
+            report.retention = Some(result);
+        }
+        if due.export {
+            let result = self.export().await;
+            match &result {
+                Ok(r) if r.skipped => {
+                    tracing::debug!("scheduled export: another replica holds the lease; retrying at the next tick");
+                }
+                Ok(r) => {
+                    schedule.export_ran(now);
+                    tracing::debug!(
+                        files = r.files.len(),
+                        real_keys = r.real_keys,
+                        next = ?schedule.next_export(),
+                        "scheduled export ran"
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled export failed; retrying at the next tick");
+                }
+            }
+            report.export = Some(result);
+        }
+        report
+    }
+
+    /// How long the scheduler may sleep: until the next due moment by the clock, at most
+    /// [`SCHEDULER_TICK`] (a `ManualClock` may jump meanwhile), and a whole tick when a job is
+    /// overdue (it failed: retry at the next tick, not in a busy loop).
+    async fn pause(&self) -> std::time::Duration {
+        let next = self.schedule.lock().await.next_due();
+        let now = self.state.clock.now();
+        match next {
+            Some(next) if next > now => (next - now)
+                .to_std()
+                .map_or(SCHEDULER_TICK, |d| d.min(SCHEDULER_TICK)),
+            _ => SCHEDULER_TICK,
+        }
+    }
+
+    /// The scheduler: runs what is due until `stop` says the server is stopping. A job in
+    /// progress is never interrupted here; `serve` bounds the wait for it.
+    async fn run_schedule(self, mut stop: tokio::sync::watch::Receiver<Option<Instant>>) {
+        loop {
+            if stop.borrow().is_some() {
+                return;
+            }
+            self.run_due().await;
+            if stop.borrow().is_some() {
+                return;
+            }
+            let pause = self.pause().await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
     /// Serves until `shutdown` completes, then lets the requests in flight finish for at most
     /// `http.shutdown_grace_seconds` (the timeouts and the cap are described at `connections`).
-    /// Housekeeping runs every ten minutes meanwhile.
+    /// Meanwhile the scheduler runs the export and retention when the clock says they are due
+    /// (see [`crate::schedule`]); on shutdown it starts no new job, and a job in progress may
+    /// finish within the same grace period (otherwise it is dropped, and the next run
+    /// completes its work).
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let housekeeping = {
-            let app = self.clone();
-            tokio::spawn(async move {
-                let start = tokio::time::Instant::now() + HOUSEKEEPING_INTERVAL;
-                let mut tick = tokio::time::interval_at(start, HOUSEKEEPING_INTERVAL);
-                loop {
-                    tick.tick().await;
-                    if let Err(e) = app.purge_numbers().await {
-                        tracing::warn!(error = %e, "housekeeping failed; will retry");
-                    }
-                }
-            })
-        };
         let http = self.state.config.http.clone();
+        let grace = Duration::from_secs(http.shutdown_grace_seconds);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<Instant>);
+        let scheduler = {
+            let schedule = self.schedule.lock().await;
+            if schedule.is_on() {
+                tracing::info!(
+                    export_every_minutes = self.state.config.export.interval_minutes,
+                    first_export = ?schedule.next_export(),
+                    retention_every_minutes = crate::schedule::RETENTION_INTERVAL_MINUTES,
+                    "scheduled: retention now and every ten minutes, export every interval"
+                );
+                Some(tokio::spawn(self.clone().run_schedule(stop_rx)))
+            } else {
+                tracing::info!("no schedule (export.interval_minutes = 0): exports and retention run only when asked");
+                None
+            }
+        };
+        let stopping = stop_tx.clone();
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stopping.send(Some(Instant::now()));
+        };
         let served = connections::serve(listener, self.router(), &http, shutdown).await;
-        housekeeping.abort();
+        if let Some(mut task) = scheduler {
+            // Stopped by the shutdown future, or now (serving failed): wait out the rest of the
+            // grace period for a job in progress.
+            stop_tx.send_if_modified(|stop| {
+                let first = stop.is_none();
+                stop.get_or_insert_with(Instant::now);
+                first
+            });
+            let since = (*stop_tx.borrow()).unwrap_or_else(Instant::now);
+            let deadline = tokio::time::Instant::from_std(since + grace);
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                tracing::warn!(
+                    "a scheduled job did not finish within the shutdown grace period; the next run completes its work"
+                );
+                task.abort();
+            }
+        }
         served
     }
 }
@@ -602,6 +757,7 @@ mod connections {
         let body = serde_json::to_string(&cocoa_api::ErrorBody {
             error: codes::OVERLOADED.to_owned(),
             message: "the server is at its connection limit; please try again later".to_owned(),
+            error_id: None,
         })
         .expect("an error body serialises");
         let answer = format!(

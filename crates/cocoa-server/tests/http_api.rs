@@ -10,6 +10,7 @@ use cocoa_server::{Clock, ManualClock};
 use common::{Backend, Server, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use sqlx::Connection;
 use std::sync::Arc;
 
 fn start_time() -> DateTime<Utc> {
@@ -414,16 +415,26 @@ async fn chaff_is_answered_like_real_traffic_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn a_storage_failure_is_503_and_leaves_the_number_usable() {
+async fn a_refused_insert_is_500_with_an_error_id_and_leaves_the_number_usable() {
     for backend in Backend::all().await {
         let f = Fixture::new(backend).await;
         let n = f.number().await;
         let body = registration(&n, 0);
+        // A trigger refuses every key insert: to the server, a violated constraint (a bug).
         f.backend.break_key_inserts().await;
-        let (status, err, _) = f.put("v2", &body, false).await;
+        let (status, err, headers) = f.put("v2", &body, false).await;
         assert_eq!(
             (status, err["error"].as_str()),
-            (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable"))
+            (StatusCode::INTERNAL_SERVER_ERROR, Some("internal_error")),
+            "{}",
+            f.backend.name
+        );
+        let id = err["errorId"].as_str().unwrap();
+        assert_eq!(id.len(), 16);
+        assert!(err["message"].as_str().unwrap().contains(id));
+        assert!(
+            !headers.contains_key("retry-after"),
+            "a bug is not worth retrying"
         );
         assert!(
             !err["message"].as_str().unwrap().contains("injected"),
@@ -433,6 +444,126 @@ async fn a_storage_failure_is_503_and_leaves_the_number_usable() {
         assert_eq!(f.put("v2", &body, false).await.0, StatusCode::NO_CONTENT);
         assert_eq!(f.stored_keys().await, 9);
     }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_503_with_retry_after_and_leaves_the_number_usable() {
+    // PostgreSQL says so with SQLSTATE 53100 (disk_full), raised here by a trigger.
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let f = Fixture::new(backend).await;
+    let n = f.number().await;
+    let body = registration(&n, 0);
+    f.backend
+        .execute(&[
+            "CREATE FUNCTION injected_failure() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected: no space left' USING ERRCODE = 'disk_full'; END $$ \
+             LANGUAGE plpgsql",
+            "CREATE TRIGGER injected_failure BEFORE INSERT ON diagnosis_keys \
+             FOR EACH ROW EXECUTE FUNCTION injected_failure()",
+        ])
+        .await;
+    let (status, err, headers) = f.put("v2", &body, false).await;
+    assert_eq!(
+        (status, err["error"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("storage_unavailable"))
+    );
+    assert_eq!(headers["retry-after"], "5");
+    assert!(!err["message"].as_str().unwrap().contains("injected"));
+    f.backend.repair_key_inserts().await;
+    assert_eq!(f.put("v2", &body, false).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(f.stored_keys().await, 9);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_postgres_connections_give_503_with_retry_after_and_the_server_recovers() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let f = Fixture::with(backend, |c| {
+        c.rate_limit.client_failures_per_window = 100_000;
+    })
+    .await;
+    // Numbers for every registration, issued before the load.
+    let mut numbers = Vec::new();
+    while numbers.len() < 600 {
+        let (status, body) = f.issue(json!({"count": 100})).await;
+        assert_eq!(status, StatusCode::CREATED);
+        for n in body["processingNumbers"].as_array().unwrap() {
+            numbers.push(n["processingNumber"].as_str().unwrap().to_owned());
+        }
+    }
+    let numbers = Arc::new(std::sync::Mutex::new(numbers));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Eight phones register as fast as they can...
+    let phones: Vec<_> = (0..8u8)
+        .map(|p| {
+            let (http, url) = (f.http.clone(), f.server.url("/api/v2/diagnosis"));
+            let (numbers, stop) = (numbers.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let Some(n) = numbers.lock().unwrap().pop() else {
+                        break;
+                    };
+                    let r = http
+                        .put(&url)
+                        .json(&registration(&n, p))
+                        .send()
+                        .await
+                        .unwrap();
+                    let retry_after = r.headers().get("retry-after").cloned();
+                    let status = r.status();
+                    let code = r.json::<Value>().await.ok().map(|b| b["error"].clone());
+                    statuses.push((status, retry_after, code));
+                }
+                statuses
+            })
+        })
+        .collect();
+    // ...while every server connection is killed, again and again, until some failed.
+    let mut admin = sqlx::PgConnection::connect(&f.backend.url).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut killed = 0i64;
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+        killed += n;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut ok = 0;
+    let mut unavailable = 0;
+    for phone in phones {
+        for (status, retry_after, code) in phone.await.unwrap() {
+            match status {
+                StatusCode::NO_CONTENT => ok += 1,
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    unavailable += 1;
+                    assert!(retry_after.is_some(), "503 without Retry-After");
+                    assert_eq!(code, Some(json!("storage_unavailable")));
+                }
+                other => panic!("a registration got {other} ({code:?})"),
+            }
+        }
+    }
+    assert!(killed > 0);
+    assert!(
+        unavailable > 0,
+        "no request met a killed connection ({ok} ok)"
+    );
+    // No restart: the next registration goes through.
+    let n = f.number().await;
+    assert_eq!(
+        f.put("v2", &registration(&n, 99), false).await.0,
+        StatusCode::NO_CONTENT
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -520,4 +651,52 @@ async fn housekeeping_purges_numbers_after_the_grace_period() {
             "purging numbers never touches keys"
         );
     }
+}
+
+#[tokio::test]
+async fn numbers_that_cannot_be_drawn_get_their_own_code() {
+    // Every insert meets a "stored" number (a trigger says so, as a nearly full number space
+    // would): after eight draws the server gives up with its own code, not a storage error.
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let f = Fixture::new(backend).await;
+    f.backend
+        .execute(&[
+            "CREATE FUNCTION injected_collision() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'taken' USING ERRCODE = 'unique_violation'; END $$ \
+             LANGUAGE plpgsql",
+            "CREATE TRIGGER injected_collision BEFORE INSERT ON processing_numbers \
+             FOR EACH ROW EXECUTE FUNCTION injected_collision()",
+        ])
+        .await;
+    let (status, body) = f.issue(json!({})).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "processing_numbers_exhausted");
+    assert_eq!(f.backend.store.count_numbers().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn the_health_centre_api_honours_max_onset_age_days() {
+    let backend = Backend::sqlite().await;
+    let f = Fixture::with(backend, |c| c.registration.max_onset_age_days = 5).await;
+    // Today is 10 August 2022: 5 days back is allowed, 6 is not.
+    let (status, _) = f.issue(json!({"symptomOnsetDate": "2022-08-05"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = f.issue(json!({"testDate": "2022-08-04"})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("last 5 days"),
+        "{body}"
+    );
+    // The default (28) is the phone's rule too.
+    let f = Fixture::new(Backend::sqlite().await).await;
+    assert_eq!(
+        f.issue(json!({"testDate": "2022-07-13"})).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        f.issue(json!({"testDate": "2022-07-12"})).await.0,
+        StatusCode::BAD_REQUEST
+    );
 }

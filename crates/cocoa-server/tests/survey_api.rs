@@ -839,19 +839,21 @@ async fn submissions_are_limited_per_client_and_window() {
 }
 
 #[tokio::test]
-async fn a_storage_failure_is_503_and_stores_nothing() {
+async fn a_refused_insert_is_500_with_an_error_id_and_stores_nothing() {
     for backend in Backend::all().await {
         let f = Fixture::new(backend).await;
+        // A trigger refuses the answer: to the server, a violated constraint.
         f.backend.break_survey_inserts_of_age_group_9().await;
         let poisoned = with(content(), "/q1", json!(9));
         let (status, body) = f.put(&event_log("k", vec![entry(poisoned)])).await;
         assert_eq!(
             status,
-            StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::INTERNAL_SERVER_ERROR,
             "{}",
             f.backend.name
         );
-        assert_eq!(body["error"], "storage_unavailable");
+        assert_eq!(body["error"], "internal_error");
+        assert_eq!(body["errorId"].as_str().unwrap().len(), 16);
         assert!(
             !body["message"].as_str().unwrap().contains("injected"),
             "{body}"

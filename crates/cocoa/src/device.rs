@@ -67,7 +67,8 @@ enum DeviceCommand {
         #[arg(long, value_name = "DB")]
         attenuation: u8,
     },
-    /// Download new key files, match, score, and notify.
+    /// Download new key files, match, score, and notify. A file that cannot be downloaded or
+    /// does not verify is reported (`files_failed` in JSON) and tried again at the next check.
     Check,
     /// Show the phone's state.
     Status,
@@ -286,6 +287,12 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
                     "{} new file(s), {} keys checked, {} matched\n",
                     r.files_processed, r.keys_processed, r.matched_keys
                 );
+                for f in &r.files_failed {
+                    s += &format!(
+                        "FAILED: {} ({}); it will be tried again at the next check\n",
+                        f.url, f.reason
+                    );
+                }
                 for day in &r.new_high_risk_days {
                     s += &format!("NOTIFICATION: you may have been in contact with a person who tested positive on {day}\n");
                 }
@@ -296,14 +303,19 @@ pub fn run(args: DeviceArgs) -> Result<(), Failure> {
             let status = phone.status().map_err(fail)?;
             print(args.json, &status, |s| {
                 format!(
-                    "server: {} (region {})\nkeys: {}\nsightings: {}\nlast check: {}\nnotified days: {}\nregistration pending: {}\n",
+                    "server: {} (region {})\nkeys: {}\nsightings: {}\nlast check: {}\nnotified days: {}\nregistration pending: {}\nfiles to retry: {}\n",
                     s.server_url,
                     s.region,
                     s.keys,
                     s.sightings,
                     s.last_check.as_deref().unwrap_or("never"),
                     if s.notified_days.is_empty() { "none".into() } else { s.notified_days.join(", ") },
-                    s.registration_pending
+                    s.registration_pending,
+                    if s.files_to_retry.is_empty() {
+                        "none".into()
+                    } else {
+                        s.files_to_retry.iter().map(|f| f.url.as_str()).collect::<Vec<_>>().join(", ")
+                    }
                 )
             });
         }

@@ -1,6 +1,7 @@
 //! The README's story with `cocoa device` commands against a real `cocoa serve` process: three
 //! phone folders meet, one registers, the server exports, the close contact is notified once.
-//! `--state`, `--now` and `--json` are accepted before or after the subcommand.
+//! `--state`, `--now` and `--json` are accepted before or after the subcommand. A file damaged on
+//! the server is reported by `check` (text and `--json`) and matched once it is repaired.
 
 mod common;
 
@@ -255,4 +256,123 @@ fn the_readme_story_by_hand() {
         assert_eq!(code, 1);
         assert!(err.contains("ended"), "{err}");
     }
+}
+
+/// Every file under `dir` whose name ends with `.zip`.
+fn zips_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(zips_under(&path));
+        } else if path.extension().is_some_and(|e| e == "zip") {
+            found.push(path);
+        }
+    }
+    found
+}
+
+#[test]
+fn check_json_reports_a_failed_file_and_the_next_check_retries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("server");
+    let (_server, base) = common::start(&data);
+    let listen = base.trim_start_matches("http://").to_owned();
+    let (alice, bob) = (state(dir.path(), "alice"), state(dir.path(), "bob"));
+    for p in [&alice, &bob] {
+        ok(&["device", "--state", p, "init", "--server", &base]);
+    }
+    let yesterday = (chrono::Utc::now() - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    ok(&[
+        "device",
+        "--state",
+        &bob,
+        "meet",
+        "--other",
+        &alice,
+        "--from",
+        &format!("{yesterday}T09:00:00Z"),
+        "--minutes",
+        "20",
+        "--attenuation",
+        "50",
+    ]);
+    let issued = ok(&[
+        "admin",
+        "issue-numbers",
+        "--server",
+        &base,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    let number = issued.split('\t').next().unwrap().to_owned();
+    ok(&[
+        "device",
+        "--state",
+        &alice,
+        "register",
+        "--processing-number",
+        &number,
+        "--symptom",
+        "yes",
+        "--date",
+        &yesterday,
+    ]);
+    ok(&[
+        "export",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--listen",
+        &listen,
+    ]);
+
+    // Every published file is damaged on the server's disk.
+    let zips = zips_under(&data);
+    assert!(!zips.is_empty());
+    let originals: Vec<Vec<u8>> = zips.iter().map(|z| std::fs::read(z).unwrap()).collect();
+    for (zip, bytes) in zips.iter().zip(&originals) {
+        std::fs::write(zip, &bytes[..bytes.len() / 2]).unwrap();
+    }
+    let failed = json(&["device", "--state", &bob, "check", "--json"]);
+    let files = failed["files_failed"].as_array().unwrap();
+    assert_eq!(files.len(), zips.len(), "{failed}");
+    for f in files {
+        assert!(f["url"].as_str().unwrap().ends_with(".zip"), "{f}");
+        assert!(f["created"].as_i64().unwrap() > 0, "{f}");
+        assert!(!f["reason"].as_str().unwrap().is_empty(), "{f}");
+    }
+    assert_eq!(failed["files_processed"], 0, "{failed}");
+    assert_eq!(failed["new_high_risk_days"], serde_json::json!([]));
+    let status = json(&["device", "--state", &bob, "status", "--json"]);
+    assert_eq!(
+        status["files_to_retry"].as_array().unwrap().len(),
+        zips.len()
+    );
+    assert_eq!(status["last_created"], 0, "{status}");
+    let text = ok(&["device", "--state", &bob, "check"]);
+    assert!(
+        text.contains("FAILED: ") && text.contains("tried again at the next check"),
+        "{text}"
+    );
+
+    // Repaired: the next check matches them, once.
+    for (zip, bytes) in zips.iter().zip(&originals) {
+        std::fs::write(zip, bytes).unwrap();
+    }
+    let retried = json(&["device", "--state", &bob, "check", "--json"]);
+    assert_eq!(retried["files_failed"], serde_json::json!([]), "{retried}");
+    assert_eq!(
+        retried["files_processed"].as_u64().unwrap() as usize,
+        zips.len()
+    );
+    assert_eq!(retried["matched_keys"], 1, "{retried}");
+    assert_eq!(
+        retried["new_high_risk_days"],
+        serde_json::json!([yesterday])
+    );
+    let again = json(&["device", "--state", &bob, "check", "--json"]);
+    assert_eq!(again["files_processed"], 0, "{again}");
+    assert!(ok(&["device", "--state", &bob, "status"]).contains("files to retry: none"));
 }

@@ -173,6 +173,11 @@ fn a_meeting_with_a_registered_person_notifies_once_and_only_the_close_contact()
     let check_at = later.timestamp() + 600;
     let b_report = b.check(check_at, &http).unwrap();
     assert!(b_report.files_processed >= 1);
+    assert!(
+        b_report.files_failed.is_empty(),
+        "{:?}",
+        b_report.files_failed
+    );
     assert!(b_report.keys_processed >= 1000, "padded files");
     assert_eq!(b_report.matched_keys, 1);
     assert_eq!(b_report.new_high_risk_days, vec![meeting_day.to_owned()]);

@@ -1,4 +1,5 @@
-//! A fake server for the phone's tests: a map from URL to answer, recording what was sent.
+//! A fake server for the phone's tests: a map from URL to answer, recording what was asked for
+//! and what was sent.
 
 #![allow(dead_code)]
 
@@ -6,11 +7,12 @@ use cocoa_device::{Http, NetworkError, Response};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-/// A server in a map: URL -> answer. Records what was sent.
+/// A server in a map: URL -> answer. Records the URLs asked for and what was sent.
 #[derive(Default)]
 pub struct FakeHttp {
     pub answers: RefCell<HashMap<String, Result<Response, NetworkError>>>,
     pub sent: RefCell<Vec<(String, Vec<u8>)>>,
+    pub asked: RefCell<Vec<String>>,
 }
 
 impl FakeHttp {
@@ -24,6 +26,10 @@ impl FakeHttp {
             }),
         );
     }
+    /// How many times `url` was asked for (GET or PUT).
+    pub fn times_asked(&self, url: &str) -> usize {
+        self.asked.borrow().iter().filter(|u| *u == url).count()
+    }
     pub fn fail(&self, url: &str) {
         self.answers.borrow_mut().insert(
             url.to_owned(),
@@ -34,6 +40,7 @@ impl FakeHttp {
 
 impl Http for FakeHttp {
     fn get(&self, url: &str) -> Result<Response, NetworkError> {
+        self.asked.borrow_mut().push(url.to_owned());
         self.answers
             .borrow()
             .get(url)

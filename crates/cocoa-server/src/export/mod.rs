@@ -112,6 +112,9 @@ pub struct Exporter {
     /// at that moment (from `COCOA_FAULT_ABORT_AFTER_UPLOADS`, read by `App::open`).
     pub abort_after_uploads: Option<u64>,
     pub uploads: Arc<std::sync::atomic::AtomicU64>,
+    /// Held by a run or a retention of this process, so that two of them (the schedule and
+    /// the admin API) wait for each other instead of one finding the lease taken.
+    pub running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Exporter {
@@ -137,13 +140,14 @@ impl Exporter {
 
     /// One export run (see the module documentation).
     pub async fn run(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
+        let _running = self.running.lock().await;
         let now = self.clock.now().timestamp();
         if !self
             .store
             .try_lease(LEASE, &self.holder, now, self.lease_seconds())
             .await?
         {
-            tracing::info!("export skipped: another replica holds the lease");
+            tracing::debug!("export skipped: another replica holds the lease");
             return Ok(ExportReport {
                 skipped: true,
                 ..Default::default()
@@ -390,6 +394,7 @@ impl Exporter {
     /// go), zips no record knows (left by a crash), old processing numbers, and, from the
     /// survey's deletion date on (00:00 UTC), every survey answer.
     pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
+        let _running = self.running.lock().await;
         let now = self.clock.now().timestamp();
         if !self
             .store

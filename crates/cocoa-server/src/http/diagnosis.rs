@@ -96,7 +96,7 @@ impl NumberAttempt {
             }
             Err(e) => {
                 state.limiter.settle(local, false, now);
-                Err(ApiError::unavailable(e))
+                Err(ApiError::storage(e))
             }
         }
     }
@@ -202,7 +202,7 @@ async fn register(
         Ok(outcome) => outcome,
         Err(e) => {
             attempt.settle(false);
-            return Err(ApiError::unavailable(e));
+            return Err(ApiError::storage(e));
         }
     };
     let number_error = |code: &'static str, message: &str| {

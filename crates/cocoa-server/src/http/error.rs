@@ -1,5 +1,6 @@
-//! Every error answer: a status, a stable code and a human sentence, as `{"error", "message"}`.
-//! Internals (SQL errors, paths) are logged, never sent.
+//! Every error answer: a status, a stable code and a human sentence, as `{"error", "message"}`
+//! (plus `errorId` for 500s). Internals (SQL errors, paths) are logged, never sent. Storage
+//! failures tell the truth: unreachable is 503 and retryable, a bug is 500 with an id.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,6 +19,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Adds `WWW-Authenticate: Bearer` (for 401 answers).
     pub bearer_challenge: bool,
+    /// With 500 `internal_error`: the id the failure was logged under.
+    pub error_id: Option<String>,
 }
 
 impl ApiError {
@@ -28,6 +31,34 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             bearer_challenge: false,
+            error_id: None,
+        }
+    }
+
+    /// 500 `internal_error`: a bug or a violated constraint, not worth retrying. Logged with a
+    /// random id that the answer carries, so an operator can find it.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        let id = format!("{:016x}", rand::random::<u64>());
+        tracing::error!(error_id = %id, %error, "internal error");
+        Self {
+            error_id: Some(id.clone()),
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                codes::INTERNAL,
+                format!("the server failed to handle this request (error id {id}); retrying will not help: please report it"),
+            )
+        }
+    }
+
+    /// The answer for a storage failure: 503 with `Retry-After` when storage could not be
+    /// reached (retry later), 500 with an error id for a bug or a violated constraint.
+    pub fn storage(error: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
+        match error {
+            StoreError::Unavailable(_) => Self::unavailable(error),
+            StoreError::DuplicateNumber | StoreError::Corrupt(_) | StoreError::Internal(_) => {
+                Self::internal(error)
+            }
         }
     }
 
@@ -77,6 +108,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             error: self.code.to_owned(),
             message: self.message,
+            error_id: self.error_id,
         };
         let mut response = (self.status, Json(body)).into_response();
         if self.bearer_challenge {

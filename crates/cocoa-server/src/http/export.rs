@@ -22,19 +22,13 @@ pub async fn run_export(
         StdRng::from_rng(&mut *parent).expect("a seeded RNG never fails")
     };
     let report = state.exporter.run(&mut rng).await.map_err(|e| match e {
-        ExportError::Signing(_) => {
-            tracing::error!(error = %e, "export failed");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::INTERNAL,
-                "the export could not sign its files",
-            )
-        }
+        ExportError::Signing(_) => ApiError::internal(e),
         ExportError::LeaseLost => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             codes::STORAGE_UNAVAILABLE,
             "another replica took the export over; it completes the work",
         ),
+        ExportError::Store(e) => ApiError::storage(e),
         other => ApiError::unavailable(other),
     })?;
     Ok(Json(report).into_response())

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
-use cocoa_api::{IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
+use cocoa_api::{codes, IssueNumbersRequest, IssueNumbersResponse, IssuedNumber};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -44,9 +44,15 @@ pub async fn issue(
             "lifetimeMinutes must be 1..={MAX_LIFETIME_MINUTES}"
         )));
     }
+    let max_age_days = state.config.registration.max_onset_age_days;
     let dates = NumberDates {
-        symptom_onset_day: parse_day("symptomOnsetDate", ask.symptom_onset_date.as_deref(), now)?,
-        test_day: parse_day("testDate", ask.test_date.as_deref(), now)?,
+        symptom_onset_day: parse_day(
+            "symptomOnsetDate",
+            ask.symptom_onset_date.as_deref(),
+            now,
+            max_age_days,
+        )?,
+        test_day: parse_day("testDate", ask.test_date.as_deref(), now, max_age_days)?,
     };
     let expires_at = now + chrono::Duration::minutes(i64::from(lifetime));
     // A collision with a stored number is rare (they are few among 10^8); on one, draw again.
@@ -81,12 +87,23 @@ pub async fn issue(
                 return Ok((StatusCode::CREATED, Json(body)).into_response());
             }
             Err(StoreError::DuplicateNumber) => continue,
-            Err(e) => return Err(ApiError::unavailable(e)),
+            Err(e) => return Err(ApiError::storage(e)),
         }
     }
-    Err(ApiError::unavailable(
-        "could not draw unique processing numbers",
-    ))
+    // Eight draws in a row met stored numbers: the number space is nearly full (or the RNG is
+    // broken). Retrying soon will not help; more numbers expiring will.
+    tracing::error!(
+        count,
+        "could not draw unused processing numbers eight times in a row"
+    );
+    Err(ApiError {
+        retry_after: Some(super::error::UNAVAILABLE_RETRY_AFTER_SECONDS),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::NUMBERS_EXHAUSTED,
+            "no unused processing numbers could be drawn: too many are live; shorten lifetimes or wait for numbers to expire",
+        )
+    })
 }
 
 fn draw(state: &AppState, count: usize) -> Vec<ProcessingNumber> {
@@ -102,15 +119,22 @@ fn draw(state: &AppState, count: usize) -> Vec<ProcessingNumber> {
     out
 }
 
-fn parse_day(field: &str, text: Option<&str>, now: DateTime<Utc>) -> Result<Option<i64>, ApiError> {
+/// A health centre's date: within `[registration] max_onset_age_days` of today.
+fn parse_day(
+    field: &str,
+    text: Option<&str>,
+    now: DateTime<Utc>,
+    max_age_days: i64,
+) -> Result<Option<i64>, ApiError> {
     let Some(text) = text else { return Ok(None) };
     // RFC 3339's full-date, exactly: chrono's `%Y-%m-%d` would also take `+2026-11-30`.
     let date = parse_full_date(text)
         .ok_or_else(|| ApiError::bad_request(format!("{field} must be a date as YYYY-MM-DD")))?;
     let age = (now.date_naive() - date).num_days();
-    if !(-1..=28).contains(&age) {
+    // One day of slack forwards, as for the phone's own date (Japan is UTC+9).
+    if !(-1..=max_age_days).contains(&age) {
         return Err(ApiError::bad_request(format!(
-            "{field} must be within the last 28 days"
+            "{field} must be within the last {max_age_days} days"
         )));
     }
     Ok(Some(epoch_day(date)))

@@ -66,7 +66,7 @@ async fn submit(state: &AppState, request: Request) -> Result<(), ApiError> {
         .survey_writer
         .store(responses)
         .await
-        .map_err(ApiError::unavailable)
+        .map_err(ApiError::storage)
 }
 
 /// The event log: a JSON object (no member twice, at any depth) whose entries are objects

@@ -62,26 +62,83 @@ pub struct StoredKey {
     pub key: NewKey,
 }
 
-/// The storage failed: the request may be retried.
+/// The storage failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("a processing number with the same HMAC already exists")]
     DuplicateNumber,
+    /// The database could not be reached or did not answer in time (connection refused or
+    /// lost, pool timeout, statement or lock timeout, disk full, a serialisation conflict): the
+    /// request may be retried later.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database refused a statement (a violated constraint, a bug): retrying gives the same.
+    #[error("storage refused the operation: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_))
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Unavailable(e.to_string())
+        if unreachable(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(e.to_string())
+        }
+    }
+}
+
+/// Whether an error says the database could not be reached or could not do the work now, as
+/// opposed to refusing it.
+fn unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error;
+    match e {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => true,
+        Error::Database(d) => {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            match d.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
+                // SQLite's primary result codes (the low byte of the extended code): BUSY,
+                // LOCKED, NOMEM, IOERR, FULL, CANTOPEN, PROTOCOL.
+                Some(_) => {
+                    let primary = code.parse::<i32>().unwrap_or(0) & 0xff;
+                    matches!(primary, 5 | 6 | 7 | 10 | 13 | 14 | 15)
+                }
+                // PostgreSQL's SQLSTATE classes: 08 connection exception, 53 insufficient
+                // resources, 57 operator intervention (shutdown, statement timeout), 58 system
+                // error; and 40001 serialisation failure, 40P01 deadlock, 55P03 lock timeout.
+                None => {
+                    ["08", "53", "57", "58"].iter().any(|c| code.starts_with(c))
+                        || matches!(code, "40001" | "40P01" | "55P03")
+                }
+            }
+        }
+        _ => false,
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Self::Unavailable(format!("migrations: {e}"))
+        match e {
+            sqlx::migrate::MigrateError::Execute(e) => match Self::from(e) {
+                Self::Unavailable(m) => Self::Unavailable(format!("migrations: {m}")),
+                other => Self::Internal(format!("migrations: {other}")),
+            },
+            other => Self::Internal(format!("migrations: {other}")),
+        }
     }
 }
 
