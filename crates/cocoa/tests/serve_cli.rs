@@ -163,3 +163,70 @@ fn max_connections_is_lowered_to_fit_the_open_file_limit() {
         "{warning}"
     );
 }
+
+#[test]
+fn an_internal_error_answers_500_with_an_id_that_is_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (server, base) = start(&data);
+    let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (status, body) = runtime.block_on(async {
+        use sqlx::Connection;
+        // A constraint the registration violates, as a bug would.
+        let url = format!("sqlite://{}", data.join("cocoa.db").display());
+        let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER injected BEFORE INSERT ON diagnosis_keys \
+             BEGIN SELECT RAISE(ABORT, 'injected constraint'); END",
+        )
+        .execute(&mut db)
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let issued: serde_json::Value = http
+            .post(format!("{base}/api/v1/processing-numbers"))
+            .bearer_auth(token.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let number = issued["processingNumbers"][0]["processingNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let now = chrono::Utc::now();
+        let today = now.timestamp() / 86_400 * 144;
+        let r = http
+            .put(format!("{base}/api/v2/diagnosis"))
+            .json(&serde_json::json!({
+                "hasSymptom": true,
+                "onsetOfSymptomOrTestDate": format!("{}T00:00:00.000Z", now.format("%Y-%m-%d")),
+                "keys": [{"keyData": "AQIDBAUGBwgJCgsMDQ4PEA==", "rollingStartNumber": today - 144,
+                          "rollingPeriod": 144, "reportType": 1}],
+                "regions": ["440"],
+                "verificationPayload": number,
+            }))
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (500, Some("internal_error"))
+    );
+    let id = body["errorId"].as_str().unwrap();
+    let line = server
+        .wait_for(id)
+        .unwrap_or_else(|| panic!("error id {id} is not in the log"));
+    assert!(line.contains("internal error"), "{line}");
+}
