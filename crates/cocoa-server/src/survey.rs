@@ -129,7 +129,7 @@ pub fn accept(
                 .map_err(|reason| invalid(format!("eventLogs[{i}]: {reason}")))?;
             let mut response = answer(&content, now, rules)
                 .map_err(|reason| invalid(format!("eventLogs[{i}].content: {reason}")))?;
-            response.id_hash = entry_id(&request.idempotency_key, entry);
+            response.id_hash = entry_id(&request.idempotency_key, entry, &content);
             Ok(response)
         })
         .collect()
@@ -249,15 +249,53 @@ fn answer(
     })
 }
 
-/// The id an entry is stored under: the hex SHA-256 of the idempotency key followed by the
-/// entry's canonical JSON text (serde_json's compact form of the parsed entry: fields in a fixed
-/// order, object keys of the content sorted, no whitespace). A retry of a request is stored
-/// once; the same key with other content is another answer.
-pub fn entry_id(idempotency_key: &str, entry: &EventLogEntry) -> String {
+/// The id an entry is stored under: the hex SHA-256 of a canonical binary encoding of the
+/// idempotency key and the typed entry (every field in a fixed order, each string and list
+/// length-prefixed, absent values marked), never of JSON text, whose member order depends on how
+/// a map happens to be written. A retry of a request is stored once, however its JSON is
+/// arranged; the same key with other content is another answer.
+pub fn entry_id(idempotency_key: &str, entry: &EventLogEntry, content: &SurveyContent) -> String {
+    fn bytes(hash: &mut Sha256, b: &[u8]) {
+        hash.update((b.len() as u64).to_be_bytes());
+        hash.update(b);
+    }
+    fn optional(hash: &mut Sha256, value: Option<&[u8]>) {
+        match value {
+            None => hash.update([0]),
+            Some(v) => {
+                hash.update([1]);
+                hash.update(v);
+            }
+        }
+    }
     let mut hash = Sha256::new();
-    hash.update(idempotency_key.as_bytes());
-    let canonical = serde_json::to_vec(entry).expect("a parsed entry serialises");
-    hash.update(&canonical);
+    hash.update(b"cocoa survey entry v1\0");
+    bytes(&mut hash, idempotency_key.as_bytes());
+    hash.update([u8::from(entry.has_consent)]);
+    hash.update(entry.epoch.to_be_bytes());
+    bytes(&mut hash, entry.kind.as_bytes());
+    bytes(&mut hash, entry.subtype.as_bytes());
+    optional(&mut hash, content.q1.map(|q| [q]).as_ref().map(|q| &q[..]));
+    optional(&mut hash, content.q2.map(|q| [q]).as_ref().map(|q| &q[..]));
+    optional(
+        &mut hash,
+        content
+            .start_date
+            .map(i64::to_be_bytes)
+            .as_ref()
+            .map(|d| &d[..]),
+    );
+    match &content.exposure_data {
+        None => hash.update([0]),
+        Some(data) => {
+            hash.update([1]);
+            hash.update((data.daily_summaries.len() as u64).to_be_bytes());
+            for day in &data.daily_summaries {
+                hash.update(day.date_millis.to_be_bytes());
+                hash.update([day.exposure_detected]);
+            }
+        }
+    }
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -266,6 +304,52 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
     use serde_json::json;
+
+    #[test]
+    fn entry_ids_do_not_depend_on_the_order_of_json_members() {
+        let a = r#"{"hasConsent": true, "epoch": 1669000000, "type": "survey", "subtype": "survey",
+            "content": {"q1": 5, "q2": 3, "start_date": 1600000000,
+              "exposure_data": {"daily_summaries": [{"DateMillisSinceEpoch": 1649289600000, "ExposureDetected": 1}]}}}"#;
+        let b = r#"{"content": {"exposure_data": {"daily_summaries": [{"ExposureDetected": 1, "DateMillisSinceEpoch": 1649289600000}]},
+              "start_date": 1600000000, "q2": 3, "q1": 5},
+            "subtype": "survey", "type": "survey", "epoch": 1669000000, "hasConsent": true}"#;
+        let id = |text: &str| {
+            let entry: EventLogEntry = serde_json::from_str(text).unwrap();
+            let content: SurveyContent = serde_json::from_value(entry.content.clone()).unwrap();
+            entry_id("key-1", &entry, &content)
+        };
+        assert_eq!(id(a), id(b));
+        // Pinned: a change of the encoding would store every retry after an upgrade twice.
+        assert_eq!(id(a), PINNED_ID);
+        // Anything else that differs gives another id.
+        assert_ne!(id(&a.replace("\"q1\": 5", "\"q1\": 6")), id(a));
+        assert_ne!(id(&a.replace("1669000000", "1669000001")), id(a));
+        assert_ne!(
+            id(&a.replace("\"ExposureDetected\": 1", "\"ExposureDetected\": 0")),
+            id(a)
+        );
+        let entry: EventLogEntry = serde_json::from_str(a).unwrap();
+        let content: SurveyContent = serde_json::from_value(entry.content.clone()).unwrap();
+        assert_ne!(entry_id("key-2", &entry, &content), id(a));
+        // A missing value and a present one are told apart (no ambiguity between fields).
+        let none = SurveyContent {
+            q1: None,
+            q2: Some(3),
+            ..content.clone()
+        };
+        let shifted = SurveyContent {
+            q1: Some(3),
+            q2: None,
+            ..content.clone()
+        };
+        assert_ne!(
+            entry_id("k", &entry, &none),
+            entry_id("k", &entry, &shifted)
+        );
+    }
+
+    /// Computed independently (Python's hashlib over the encoding `entry_id` documents).
+    const PINNED_ID: &str = "864bae2693374a8b4d9634b1eb23cbfd4ce00f2a13aadc68cf60a68efe6c4ab0";
 
     fn rules() -> SurveyRules {
         SurveyRules {
@@ -326,10 +410,13 @@ mod tests {
         let c = request(json!([survey(
             json!({"q1": 1, "q2": 3, "start_date": null, "exposure_data": null})
         )]));
-        let id = |r: &EventLogRequest| entry_id(&r.idempotency_key, &r.event_logs[0]);
+        let content = |r: &EventLogRequest| -> SurveyContent {
+            serde_json::from_value(r.event_logs[0].content.clone()).unwrap()
+        };
+        let id = |r: &EventLogRequest| entry_id(&r.idempotency_key, &r.event_logs[0], &content(r));
         assert_eq!(id(&a), id(&b));
         assert_ne!(id(&a), id(&c));
-        assert_ne!(id(&a), entry_id("other", &a.event_logs[0]));
+        assert_ne!(id(&a), entry_id("other", &a.event_logs[0], &content(&a)));
     }
 
     #[test]
