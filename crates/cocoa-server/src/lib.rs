@@ -9,6 +9,7 @@
 //! - [`registration`]: the pure rules of a registration (validation, infectious window,
 //!   release times).
 //! - [`survey`]: the pure rules of the end-of-use survey (what an answer may hold, what is kept).
+//! - [`metrics`]: what `GET /metrics` shows (each `App` its own recorder).
 //! - [`private_files`]: the data folder 0700, databases and secrets 0600, shared ones refused.
 //! - [`ratelimit`]: limits on failed attempts, reserved before evaluation.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod dates;
 pub mod export;
 pub mod http;
+pub mod metrics;
 pub mod numbers;
 pub mod private_files;
 pub mod ratelimit;

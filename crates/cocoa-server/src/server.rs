@@ -163,6 +163,7 @@ impl App {
         let schedule = Schedule::new(config.export.interval_minutes, clock.now(), &mut rng);
         let config = Arc::new(config);
         let store_for_survey = store.clone();
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let exporter = Exporter {
             store: store.clone(),
             blobs: blobs.clone(),
@@ -189,7 +190,11 @@ impl App {
             blobs,
             exporter,
             survey_limiter,
-            survey_writer: crate::store::SurveyWriter::start(store_for_survey),
+            survey_writer: crate::store::SurveyWriter::with_metrics(
+                store_for_survey,
+                Some(metrics.clone()),
+            ),
+            metrics,
         };
         Ok(Self {
             state: Arc::new(state),

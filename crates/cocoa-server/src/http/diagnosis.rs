@@ -38,7 +38,12 @@ async fn handle(
     let address = super::client_address(&request);
     let body = match read_body(request).await {
         Ok(body) => body,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            if !chaff {
+                state.metrics.registration(e.code);
+            }
+            return e.into_response();
+        }
     };
     if chaff {
         return answer_chaff(&state, address, version)
@@ -46,8 +51,12 @@ async fn handle(
             .unwrap_or_else(IntoResponse::into_response);
     }
     let result = register(&state, &body, address, version).await;
-    if result.is_ok() {
-        state.latencies.record(started.elapsed());
+    match &result {
+        Ok(_) => {
+            state.latencies.record(started.elapsed());
+            state.metrics.registration("accepted");
+        }
+        Err(e) => state.metrics.registration(e.code),
     }
     result.unwrap_or_else(IntoResponse::into_response)
 }
@@ -223,6 +232,7 @@ async fn register(
             state
                 .latencies
                 .record_keys(accepted.accepted_wire_keys.len());
+            state.metrics.keys_stored(accepted.keys.len() as u64);
             accepted
         }
         RegisterOutcome::Replayed(dates) => {

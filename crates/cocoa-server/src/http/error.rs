@@ -21,6 +21,8 @@ pub struct ApiError {
     pub bearer_challenge: bool,
     /// With 500 `internal_error`: the id the failure was logged under.
     pub error_id: Option<String>,
+    /// Storage failed (`unavailable` or `internal`): counted in the metrics.
+    pub storage_failure: Option<&'static str>,
 }
 
 impl ApiError {
@@ -32,6 +34,7 @@ impl ApiError {
             retry_after: None,
             bearer_challenge: false,
             error_id: None,
+            storage_failure: None,
         }
     }
 
@@ -57,7 +60,10 @@ impl ApiError {
         match error {
             StoreError::Unavailable(_) => Self::unavailable(error),
             StoreError::DuplicateNumber | StoreError::Corrupt(_) | StoreError::Internal(_) => {
-                Self::internal(error)
+                Self {
+                    storage_failure: Some("internal"),
+                    ..Self::internal(error)
+                }
             }
         }
     }
@@ -72,6 +78,7 @@ impl ApiError {
         tracing::error!(%error, "storage unavailable");
         Self {
             retry_after: Some(UNAVAILABLE_RETRY_AFTER_SECONDS),
+            storage_failure: Some("unavailable"),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::STORAGE_UNAVAILABLE,
@@ -115,6 +122,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(kind) = self.storage_failure {
+            response
+                .extensions_mut()
+                .insert(super::StorageFailure(kind));
         }
         if let Some(seconds) = self.retry_after {
             response

@@ -94,6 +94,8 @@ pub struct AppState {
     /// The survey's own limit on submissions per client, and its group-commit writer.
     pub survey_limiter: RateLimiter,
     pub survey_writer: crate::store::SurveyWriter,
+    /// What `GET /metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl fmt::Debug for AppState {
@@ -126,7 +128,57 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // After the trace layer: a request log line would give the exact time of a survey answer.
         .route("/api/v1/event_log", event_log)
+        .route("/metrics", get(metrics))
+        // Last, so that it sees every route (by its template) and every answer.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)
+}
+
+/// Marks an answer given because storage failed, for the metrics (`kind`: `unavailable` or
+/// `internal`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StorageFailure(pub &'static str);
+
+/// Counts every answer by route template and status class, with its latency, and storage
+/// failures. Nothing about the client is recorded.
+async fn track(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let metrics = &state.metrics;
+    metrics.request(
+        &route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    if let Some(StorageFailure(kind)) = response.extensions().get::<StorageFailure>() {
+        metrics.storage_error(kind);
+    }
+    response
+}
+
+/// `GET /metrics`: Prometheus text, for the operator (admin token: the counts are close to real
+/// time, and registrations are not for everyone to watch as they happen).
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &request)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response())
 }
 
 /// The address of the client a request came from, as the transport gives it (never logged or

@@ -33,8 +33,16 @@ impl SurveyWriter {
     /// Starts the writer task (on the current tokio runtime). It ends when the last clone of
     /// this writer is dropped.
     pub fn start<S: SurveyStore + ?Sized>(store: Arc<S>) -> Self {
+        Self::with_metrics(store, None)
+    }
+
+    /// The same, counting answers stored and duplicated in `metrics`.
+    pub fn with_metrics<S: SurveyStore + ?Sized>(
+        store: Arc<S>,
+        metrics: Option<Arc<crate::metrics::Metrics>>,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
+        tokio::spawn(run(store, queue, metrics));
         Self { jobs }
     }
 
@@ -54,7 +62,16 @@ impl SurveyWriter {
     }
 }
 
-async fn run<S: SurveyStore + ?Sized>(store: Arc<S>, mut queue: mpsc::Receiver<Job>) {
+async fn run<S: SurveyStore + ?Sized>(
+    store: Arc<S>,
+    mut queue: mpsc::Receiver<Job>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+) {
+    let count = |stored: u64, sent: usize| {
+        if let Some(m) = &metrics {
+            m.survey_answers(stored, (sent as u64).saturating_sub(stored));
+        }
+    };
     let mut jobs = Vec::with_capacity(MAX_SUBMISSIONS_PER_COMMIT);
     while queue.recv_many(&mut jobs, MAX_SUBMISSIONS_PER_COMMIT).await > 0 {
         let sizes: Vec<usize> = jobs.iter().map(|j| j.responses.len()).collect();
@@ -64,7 +81,8 @@ async fn run<S: SurveyStore + ?Sized>(store: Arc<S>, mut queue: mpsc::Receiver<J
             .collect();
         // Nothing is logged here: a log line's timestamp would give the time answers arrived.
         match store.insert_survey_responses(&batch).await {
-            Ok(_) => {
+            Ok(stored) => {
+                count(stored, batch.len());
                 for job in jobs.drain(..) {
                     let _ = job.done.send(Ok(()));
                 }
@@ -80,6 +98,9 @@ async fn run<S: SurveyStore + ?Sized>(store: Arc<S>, mut queue: mpsc::Receiver<J
                     let (own, tail) = rest.split_at(size);
                     rest = tail;
                     let result = store.insert_survey_responses(own).await;
+                    if let Ok(stored) = &result {
+                        count(*stored, own.len());
+                    }
                     let _ = job.done.send(result.map(drop));
                 }
             }
