@@ -167,6 +167,9 @@ pub struct RetentionConfig {
     pub key_days: u32,
     /// Export files are deleted (and unlisted) this many days after their window ends.
     pub file_days: u32,
+    /// Minutes between retention runs inside `serve` (the first at start-up); 0 = only when
+    /// asked (`cocoa cleanup`).
+    pub interval_minutes: u32,
 }
 
 impl Default for RetentionConfig {
@@ -174,6 +177,7 @@ impl Default for RetentionConfig {
         Self {
             key_days: 14,
             file_days: 14,
+            interval_minutes: 10,
         }
     }
 }

@@ -5,9 +5,9 @@
 //! - The export runs every `[export] interval_minutes`, the first time one interval after
 //!   start-up plus a random offset (up to a tenth of the interval, at most 30 s) so that
 //!   replicas started together do not all reach for the lease at once.
-//! - Retention runs at start-up and every ten minutes.
-//! - `interval_minutes = 0` turns the schedule off: both jobs then run only when asked
-//!   (`cocoa export`, `cocoa cleanup`, `POST /api/v1/admin/export`).
+//! - Retention runs at start-up and every `[retention] interval_minutes` (10).
+//! - An interval of 0 turns that job's schedule off: it then runs only when asked (`cocoa
+//!   export` or `POST /api/v1/admin/export`; `cocoa cleanup`).
 //!
 //! A job that fails, or finds the lease held by another replica, stays due: it is tried again
 //! at the next tick. A job that ran is next due at the first slot of its own phase after the
@@ -15,9 +15,6 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
-
-/// Minutes between retention runs.
-pub const RETENTION_INTERVAL_MINUTES: i64 = 10;
 
 /// The largest random offset of the first export.
 pub const MAX_OFFSET_SECONDS: i64 = 30;
@@ -63,25 +60,29 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    /// The schedule of a process started at `start`, exporting every `interval_minutes` (0:
-    /// no schedule at all); the first export's offset comes from `rng`.
-    pub fn new(interval_minutes: u32, start: DateTime<Utc>, rng: &mut impl Rng) -> Self {
-        if interval_minutes == 0 {
-            return Self::off();
-        }
-        let every = TimeDelta::minutes(i64::from(interval_minutes));
-        let max_offset_ms = (every.num_milliseconds() / 10).min(MAX_OFFSET_SECONDS * 1000);
-        let offset = TimeDelta::milliseconds(rng.gen_range(0..=max_offset_ms));
-        Self {
-            export: Some(Job {
+    /// The schedule of a process started at `start`, exporting every `export_minutes` and
+    /// running retention every `retention_minutes` (0: that job is not scheduled); the first
+    /// export's offset comes from `rng`.
+    pub fn new(
+        export_minutes: u32,
+        retention_minutes: u32,
+        start: DateTime<Utc>,
+        rng: &mut impl Rng,
+    ) -> Self {
+        let export = (export_minutes > 0).then(|| {
+            let every = TimeDelta::minutes(i64::from(export_minutes));
+            let max_offset_ms = (every.num_milliseconds() / 10).min(MAX_OFFSET_SECONDS * 1000);
+            let offset = TimeDelta::milliseconds(rng.gen_range(0..=max_offset_ms));
+            Job {
                 every,
                 next: start + every + offset,
-            }),
-            retention: Some(Job {
-                every: TimeDelta::minutes(RETENTION_INTERVAL_MINUTES),
-                next: start,
-            }),
-        }
+            }
+        });
+        let retention = (retention_minutes > 0).then(|| Job {
+            every: TimeDelta::minutes(i64::from(retention_minutes)),
+            next: start,
+        });
+        Self { export, retention }
     }
 
     /// Nothing is ever due.
@@ -152,7 +153,7 @@ mod tests {
     #[test]
     fn retention_is_due_at_start_up_and_the_export_one_interval_plus_a_small_offset_later() {
         for seed in 0..200 {
-            let s = Schedule::new(288, start(), &mut StdRng::seed_from_u64(seed));
+            let s = Schedule::new(288, 10, start(), &mut StdRng::seed_from_u64(seed));
             assert_eq!(
                 s.due(start()),
                 Due {
@@ -168,7 +169,7 @@ mod tests {
         }
         // A short interval: the offset is at most a tenth of it.
         for seed in 0..200 {
-            let s = Schedule::new(1, start(), &mut StdRng::seed_from_u64(seed));
+            let s = Schedule::new(1, 10, start(), &mut StdRng::seed_from_u64(seed));
             let first = s.next_export().unwrap();
             assert!(first >= start() + TimeDelta::seconds(60));
             assert!(first <= start() + TimeDelta::seconds(66), "{first}");
@@ -179,7 +180,7 @@ mod tests {
     fn offsets_differ_between_replicas() {
         let firsts: std::collections::BTreeSet<_> = (0..20)
             .map(|seed| {
-                Schedule::new(288, start(), &mut StdRng::seed_from_u64(seed))
+                Schedule::new(288, 10, start(), &mut StdRng::seed_from_u64(seed))
                     .next_export()
                     .unwrap()
             })
@@ -189,7 +190,7 @@ mod tests {
 
     #[test]
     fn an_interval_of_zero_schedules_nothing() {
-        let s = Schedule::new(0, start(), &mut StdRng::seed_from_u64(1));
+        let s = Schedule::new(0, 0, start(), &mut StdRng::seed_from_u64(1));
         assert!(!s.is_on());
         assert_eq!(s.due(start() + TimeDelta::days(1000)), Due::default());
         assert_eq!(s.next_due(), None);
@@ -197,7 +198,7 @@ mod tests {
 
     #[test]
     fn a_job_that_ran_is_next_due_one_period_later_in_its_phase() {
-        let mut s = Schedule::new(60, start(), &mut StdRng::seed_from_u64(3));
+        let mut s = Schedule::new(60, 10, start(), &mut StdRng::seed_from_u64(3));
         s.retention_ran(start());
         assert_eq!(s.next_retention(), Some(start() + TimeDelta::minutes(10)));
         // Run late (the tick came 3 s after the slot): the phase is kept.
@@ -210,7 +211,7 @@ mod tests {
 
     #[test]
     fn a_clock_that_jumps_by_days_runs_each_job_once() {
-        let mut s = Schedule::new(288, start(), &mut StdRng::seed_from_u64(4));
+        let mut s = Schedule::new(288, 10, start(), &mut StdRng::seed_from_u64(4));
         let first = s.next_export().unwrap();
         let later = start() + TimeDelta::days(15);
         assert_eq!(
@@ -234,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_job_not_recorded_as_run_stays_due() {
-        let s = Schedule::new(288, start(), &mut StdRng::seed_from_u64(5));
+        let s = Schedule::new(288, 10, start(), &mut StdRng::seed_from_u64(5));
         // A failed retention run is not recorded: still due a second later.
         assert!(s.due(start() + TimeDelta::seconds(1)).retention);
         assert_eq!(s.next_due(), Some(start()));

@@ -160,7 +160,12 @@ impl App {
         let configuration = load_configuration_files(&config)?;
         let mut holder = [0u8; 8];
         rng.fill_bytes(&mut holder);
-        let schedule = Schedule::new(config.export.interval_minutes, clock.now(), &mut rng);
+        let schedule = Schedule::new(
+            config.export.interval_minutes,
+            config.retention.interval_minutes,
+            clock.now(),
+            &mut rng,
+        );
         let config = Arc::new(config);
         let store_for_survey = store.clone();
         let metrics = Arc::new(crate::metrics::Metrics::new());
@@ -371,12 +376,12 @@ impl App {
                 tracing::info!(
                     export_every_minutes = self.state.config.export.interval_minutes,
                     first_export = ?schedule.next_export(),
-                    retention_every_minutes = crate::schedule::RETENTION_INTERVAL_MINUTES,
-                    "scheduled: retention now and every ten minutes, export every interval"
+                    retention_every_minutes = self.state.config.retention.interval_minutes,
+                    "scheduled: retention at start-up and every interval, export every interval (0 = only when asked)"
                 );
                 Some(tokio::spawn(self.clone().run_schedule(stop_rx)))
             } else {
-                tracing::info!("no schedule (export.interval_minutes = 0): exports and retention run only when asked");
+                tracing::info!("no schedule (export and retention interval_minutes = 0): exports and retention run only when asked");
                 None
             }
         };

@@ -264,6 +264,7 @@ async fn server_exits_within_the_shutdown_bound_with_a_half_sent_request() {
         ..Default::default()
     };
     config.export.interval_minutes = 0;
+    config.retention.interval_minutes = 0;
     config.http.shutdown_grace_seconds = grace.as_secs();
     // Nothing else would end these connections for a minute.
     config.http.header_read_timeout_seconds = 60;

@@ -292,7 +292,11 @@ async fn a_failed_run_is_retried_at_the_next_tick_without_the_clock_moving() {
 #[tokio::test]
 async fn an_interval_of_zero_runs_nothing_on_a_schedule() {
     let backend = Backend::sqlite().await;
-    let sim = Sim::new(&backend, |c| c.export.interval_minutes = 0).await;
+    let sim = Sim::new(&backend, |c| {
+        c.export.interval_minutes = 0;
+        c.retention.interval_minutes = 0;
+    })
+    .await;
     store_keys(&backend, 50).await;
     for _ in 0..3 {
         assert!(sim.app.run_due().await.is_empty());

@@ -43,6 +43,7 @@ impl Server {
                     ..Default::default()
                 };
                 config.export.interval_minutes = 0;
+                config.retention.interval_minutes = 0;
                 let app = App::open(config, server_clock).await.unwrap();
                 ready_tx.send(base).unwrap();
                 app.serve(listener, async {

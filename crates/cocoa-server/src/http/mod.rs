@@ -128,7 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(tower_http::trace::TraceLayer::new_for_http())
         // After the trace layer: a request log line would give the exact time of a survey answer.
         .route("/api/v1/event_log", event_log)
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(metrics).fallback(method_not_allowed))
         // Last, so that it sees every route (by its template) and every answer.
         .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .with_state(state)

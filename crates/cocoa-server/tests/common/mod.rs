@@ -169,6 +169,7 @@ impl Server {
         };
         // Exports run when a test says so, not on the wall clock.
         config.export.interval_minutes = 0;
+        config.retention.interval_minutes = 0;
         if let Some(bucket) = bucket {
             bucket.configure(&mut config, "/deployment");
         }
