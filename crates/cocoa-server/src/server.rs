@@ -169,7 +169,9 @@ impl App {
         let config = Arc::new(config);
         let store_for_survey = store.clone();
         let metrics = Arc::new(crate::metrics::Metrics::new());
+        let started_at = clock.now().timestamp();
         let exporter = Exporter {
+            metrics: metrics.clone(),
             store: store.clone(),
             blobs: blobs.clone(),
             clock: clock.clone(),
@@ -195,6 +197,7 @@ impl App {
             blobs,
             exporter,
             survey_limiter,
+            started_at,
             survey_writer: crate::store::SurveyWriter::with_metrics(
                 store_for_survey,
                 Some(metrics.clone()),

@@ -2830,7 +2830,7 @@ async fn a_database_that_does_not_answer_gets_the_documented_503s_and_429s() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     let health = send(&app, Method::GET, "/healthz", &[], Body::empty()).await;
     check_answer(&doc, &Method::GET, "/healthz", &health);
-    assert_eq!(health.json(), json!({"status": "ok"}));
+    assert_eq!(health.json(), json!({"status": "ok", "storage": "ok"}));
 }
 
 /// A 503 of `/healthz` is checked strictly by `check_answer`; it must also fit the documented

@@ -316,7 +316,10 @@ async fn serve_follows_a_manual_clock_within_a_second() {
         let server = Server::start(
             backend.store.clone(),
             clock.clone() as Arc<dyn Clock>,
-            |c| c.export.interval_minutes = INTERVAL_MINUTES as u32,
+            |c| {
+                c.export.interval_minutes = INTERVAL_MINUTES as u32;
+                c.retention.interval_minutes = 10;
+            },
         )
         .await;
         let http = reqwest::Client::new();
@@ -357,5 +360,112 @@ async fn serve_follows_a_manual_clock_within_a_second() {
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// `GET path` through the app's router (no network), with the admin token.
+async fn get(app: &App, path: &str) -> (u16, String) {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get(path)
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let answer = app.router().oneshot(request).await.unwrap();
+    let status = answer.status().as_u16();
+    let body = axum::body::to_bytes(answer.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The value of one sample of the Prometheus text, if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn healthz_is_degraded_when_no_export_completed_for_two_intervals_and_metrics_say_so() {
+    for backend in Backend::all().await {
+        let name = backend.name;
+        let sim = Sim::new(&backend, |_| {}).await;
+        store_keys(&backend, 40).await;
+        let health = || async {
+            let (status, body) = get(&sim.app, "/healthz").await;
+            (
+                status,
+                serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+            )
+        };
+        assert_eq!(
+            health().await,
+            (200, serde_json::json!({"status": "ok", "storage": "ok"})),
+            "{name}"
+        );
+
+        // Every export fails (the blob folder is gone) for two intervals and a minute.
+        sim.break_blobs();
+        let stale = 2 * INTERVAL_MINUTES + 1;
+        sim.clock.advance(Duration::minutes(stale));
+        assert!(sim.app.run_due().await.export.unwrap().is_err(), "{name}");
+        let (status, body) = health().await;
+        assert_eq!(status, 200, "{name}: still serving");
+        assert_eq!(body["status"], "degraded", "{name}");
+        assert_eq!(body["export"], "stale", "{name}");
+        assert_eq!(body["lastExportAgeSeconds"], stale * 60, "{name}");
+        let (_, metrics) = get(&sim.app, "/metrics").await;
+        assert_eq!(
+            sample(&metrics, r#"cocoa_export_runs_total{result="failed"}"#),
+            Some(1.0),
+            "{name}"
+        );
+        assert_eq!(
+            sample(&metrics, "cocoa_export_last_success_age_seconds"),
+            Some((stale * 60) as f64),
+            "{name}"
+        );
+
+        // Repaired: the next tick exports, and all is well again.
+        sim.repair_blobs();
+        let export = sim.app.run_due().await.export.unwrap().unwrap();
+        assert!(export.real_keys > 0, "{name}");
+        assert_eq!(health().await.1["status"], "ok", "{name}");
+        let (_, metrics) = get(&sim.app, "/metrics").await;
+        assert_eq!(
+            sample(&metrics, r#"cocoa_export_runs_total{result="ok"}"#),
+            Some(1.0),
+            "{name}"
+        );
+        assert_eq!(
+            sample(&metrics, "cocoa_export_keys_total"),
+            Some(export.real_keys as f64),
+            "{name}"
+        );
+        assert_eq!(
+            sample(&metrics, "cocoa_export_files_total"),
+            Some(export.files.len() as f64),
+            "{name}"
+        );
+        assert_eq!(
+            sample(&metrics, "cocoa_export_last_success_age_seconds"),
+            Some(0.0),
+            "{name}"
+        );
+        assert_eq!(
+            sample(&metrics, "cocoa_export_duration_seconds_count"),
+            Some(1.0),
+            "{name}"
+        );
+
+        // Retention counts what it deletes: 15 days on, the keys and files go.
+        sim.clock.advance(Duration::days(15));
+        let retention = sim.app.run_due().await.retention.unwrap().unwrap();
+        let (_, metrics) = get(&sim.app, "/metrics").await;
+        assert_eq!(
+            sample(&metrics, r#"cocoa_retention_deleted_total{kind="keys"}"#),
+            Some(retention.keys as f64),
+            "{name}"
+        );
+        assert!(retention.keys > 0, "{name}");
     }
 }

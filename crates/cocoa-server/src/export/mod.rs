@@ -115,7 +115,13 @@ pub struct Exporter {
     /// Held by a run or a retention of this process, so that two of them (the schedule and
     /// the admin API) wait for each other instead of one finding the lease taken.
     pub running: Arc<tokio::sync::Mutex<()>>,
+    /// Runs, files, keys, durations and deletions are counted here.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
+
+/// The names of the jobs in the job log (`JobLog`).
+pub const EXPORT_JOB: &str = "export";
+pub const RETENTION_JOB: &str = "retention";
 
 impl std::fmt::Debug for Exporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +146,30 @@ impl Exporter {
 
     /// One export run (see the module documentation).
     pub async fn run(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
+        let started = std::time::Instant::now();
+        let result = self.run_once(rng).await;
+        match &result {
+            Ok(report) if report.skipped => self.metrics.export_run("skipped", 0, 0, None),
+            Ok(report) => {
+                self.metrics.export_run(
+                    "ok",
+                    report.files.len() as u64 + report.recovered_files,
+                    report.real_keys,
+                    Some(started.elapsed().as_secs_f64()),
+                );
+                let now = self.clock.now().timestamp();
+                self.metrics.export_succeeded_at(now);
+                // For every replica's /healthz; the run itself is done and stays done.
+                if let Err(e) = self.store.record_job_success(EXPORT_JOB, now).await {
+                    tracing::warn!(error = %e, "could not record the export's completion");
+                }
+            }
+            Err(_) => self.metrics.export_run("failed", 0, 0, None),
+        }
+        result
+    }
+
+    async fn run_once(&self, rng: &mut StdRng) -> Result<ExportReport, ExportError> {
         let _running = self.running.lock().await;
         let now = self.clock.now().timestamp();
         if !self
@@ -394,6 +424,24 @@ impl Exporter {
     /// go), zips no record knows (left by a crash), old processing numbers, and, from the
     /// survey's deletion date on (00:00 UTC), every survey answer.
     pub async fn cleanup(&self) -> Result<CleanupReport, ExportError> {
+        let result = self.cleanup_once().await;
+        if let Ok(report) = &result {
+            if !report.skipped {
+                let m = &self.metrics;
+                m.retention_deleted("keys", report.keys);
+                m.retention_deleted("files", report.files);
+                m.retention_deleted("numbers", report.numbers);
+                m.retention_deleted("survey_answers", report.survey_responses);
+                let now = self.clock.now().timestamp();
+                if let Err(e) = self.store.record_job_success(RETENTION_JOB, now).await {
+                    tracing::warn!(error = %e, "could not record the retention's completion");
+                }
+            }
+        }
+        result
+    }
+
+    async fn cleanup_once(&self) -> Result<CleanupReport, ExportError> {
         let _running = self.running.lock().await;
         let now = self.clock.now().timestamp();
         if !self

@@ -96,6 +96,9 @@ pub struct AppState {
     pub survey_writer: crate::store::SurveyWriter,
     /// What `GET /metrics` shows.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// When this server was built (the clock's unix seconds): before any export has completed,
+    /// the export's age counts from here.
+    pub started_at: i64,
 }
 
 impl fmt::Debug for AppState {
@@ -171,6 +174,8 @@ async fn metrics(
     request: Request,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &request)?;
+    let age = export_age(&state).await.map_err(ApiError::storage)?;
+    state.metrics.export_age(age.map(|(age, _)| age));
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -409,10 +414,43 @@ impl<'de> serde::de::Visitor<'de> for UniqueMembersVisitor {
 /// 200 `{"status": "ok"}` when the database answers within `storage.health_timeout_ms`;
 /// otherwise 503 with the error body of `storage_unavailable`, `"status": "degraded"` and
 /// `"storage": "timeout"` (no answer in time) or `"error"` (it failed), and `Retry-After`.
+/// Seconds since the last export any replica completed (or since this server started, before
+/// the first), and whether that is more than two intervals; `None` when exports are not
+/// scheduled.
+async fn export_age(state: &AppState) -> Result<Option<(i64, bool)>, crate::store::StoreError> {
+    let interval = i64::from(state.config.export.interval_minutes) * 60;
+    if interval == 0 {
+        return Ok(None);
+    }
+    let last = state
+        .store
+        .last_job_success(crate::export::EXPORT_JOB)
+        .await?;
+    let age = state.clock.now().timestamp() - last.unwrap_or(state.started_at);
+    Ok(Some((age.max(0), age > 2 * interval)))
+}
+
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let limit = std::time::Duration::from_millis(state.config.storage.health_timeout_ms);
-    let (storage, error) = match tokio::time::timeout(limit, state.store.health()).await {
-        Ok(Ok(())) => return Json(serde_json::json!({"status": "ok"})).into_response(),
+    let checks = async {
+        state.store.health().await?;
+        export_age(&state).await
+    };
+    let (storage, error) = match tokio::time::timeout(limit, checks).await {
+        // Serving, but not publishing to phones: an alert for the operator, not a reason for a
+        // load balancer to stop sending registrations here, so still 200.
+        Ok(Ok(Some((age, true)))) => {
+            return Json(serde_json::json!({
+                "status": "degraded",
+                "storage": "ok",
+                "export": "stale",
+                "lastExportAgeSeconds": age,
+            }))
+            .into_response()
+        }
+        Ok(Ok(_)) => {
+            return Json(serde_json::json!({"status": "ok", "storage": "ok"})).into_response()
+        }
         Ok(Err(e)) => ("error", ApiError::unavailable(format!("health check: {e}"))),
         Err(_) => (
             "timeout",

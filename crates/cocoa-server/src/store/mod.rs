@@ -7,11 +7,13 @@
 
 mod budget;
 mod export_sql;
+mod jobs;
 mod sql;
 mod survey_commit;
 mod survey_sql;
 
 pub use budget::{FailureBudget, MemoryBudget};
+pub use jobs::JobLog;
 pub use sql::{PostgresStore, SqliteStore};
 pub use survey_commit::SurveyWriter;
 
@@ -260,7 +262,7 @@ pub trait SurveyStore: Send + Sync + 'static {
 
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: ExportStore + SurveyStore + FailureBudget + Send + Sync + 'static {
+pub trait Store: ExportStore + SurveyStore + FailureBudget + JobLog + Send + Sync + 'static {
     /// Whether the database answers.
     async fn health(&self) -> Result<(), StoreError>;
 
