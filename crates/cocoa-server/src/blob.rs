@@ -133,15 +133,20 @@ pub fn open(config: &crate::config::ServerConfig) -> Result<Arc<dyn BlobStore>, 
 /// A blob store in a local folder (created if missing). Writes go to a temporary file that is
 /// then renamed, so they are atomic.
 pub fn folder(dir: &std::path::Path) -> Result<Arc<dyn BlobStore>, BlobError> {
+    Ok(Arc::new(folder_store(dir)?))
+}
+
+fn folder_store(dir: &std::path::Path) -> Result<ObjectBlobStore, BlobError> {
     let config = |e: &dyn fmt::Display| BlobError::Config(format!("{}: {e}", dir.display()));
     std::fs::create_dir_all(dir).map_err(|e| config(&e))?;
     let store = LocalFileSystem::new_with_prefix(dir).map_err(|e| config(&e))?;
-    Ok(Arc::new(ObjectBlobStore {
+    Ok(ObjectBlobStore {
         store: Arc::new(store),
         prefix: String::new(),
         attributes: false,
         description: format!("folder {}", dir.display()),
-    }))
+        etags: Default::default(),
+    })
 }
 
 /// A blob store in memory, empty, for tests and simulations.
@@ -151,6 +156,7 @@ pub fn in_memory() -> Arc<dyn BlobStore> {
         prefix: String::new(),
         attributes: false,
         description: "memory".into(),
+        etags: Default::default(),
     })
 }
 
@@ -241,6 +247,7 @@ fn s3(rest: &str, s3: &crate::config::S3Config) -> Result<Arc<dyn BlobStore>, Bl
         },
         attributes: true,
         description,
+        etags: Default::default(),
     }))
 }
 
@@ -262,6 +269,67 @@ struct ObjectBlobStore {
     /// memory backends cannot keep them).
     attributes: bool,
     description: String,
+    etags: EtagCache,
+}
+
+/// Content ETags known to this process, by path, with the store's own version tag of the object
+/// they were computed for: a blob's ETag is computed when this process writes it (or the first
+/// time it reads a version another process wrote), not on every GET. On S3 the ETag also travels
+/// with the object as user metadata, so no replica ever hashes what another wrote.
+#[derive(Debug, Default)]
+struct EtagCache {
+    known: std::sync::Mutex<std::collections::HashMap<String, (String, String)>>,
+    /// How many times content was hashed (for tests).
+    computed: std::sync::atomic::AtomicU64,
+}
+
+/// The user-metadata name that carries the content ETag on S3 (`x-amz-meta-cocoa-etag`).
+const ETAG_METADATA: &str = "cocoa-etag";
+
+/// Content larger than this is hashed on the blocking pool, off the async runtime.
+const HASH_INLINE_BYTES: usize = 64 * 1024;
+
+impl EtagCache {
+    async fn compute(&self, data: &Bytes) -> String {
+        self.computed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if data.len() <= HASH_INLINE_BYTES {
+            return etag(data);
+        }
+        let data = data.clone();
+        match tokio::task::spawn_blocking(move || etag(&data)).await {
+            Ok(tag) => tag,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    fn remember(&self, path: &str, version: Option<String>, etag: &str) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        match version {
+            Some(version) => {
+                known.insert(path.to_owned(), (version, etag.to_owned()));
+            }
+            None => {
+                known.remove(path);
+            }
+        }
+    }
+
+    fn lookup(&self, path: &str, version: Option<&str>) -> Option<String> {
+        let version = version?;
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        known
+            .get(path)
+            .filter(|(v, _)| v == version)
+            .map(|(_, tag)| tag.clone())
+    }
+
+    fn forget(&self, path: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(path);
+    }
 }
 
 impl fmt::Debug for ObjectBlobStore {
@@ -288,18 +356,25 @@ fn unavailable(e: object_store::Error) -> BlobError {
 impl BlobStore for ObjectBlobStore {
     async fn put(&self, path: &str, data: Bytes) -> Result<(), BlobError> {
         let location = self.location(path)?;
+        let etag = self.etags.compute(&data).await;
         let mut options = PutOptions::default();
         if self.attributes {
             let mut attributes = Attributes::new();
             attributes.insert(Attribute::ContentType, content_type(path).into());
             attributes.insert(Attribute::CacheControl, cache_control(path).into());
+            attributes.insert(
+                Attribute::Metadata(ETAG_METADATA.into()),
+                etag.clone().into(),
+            );
             options.attributes = attributes;
         }
-        self.store
+        let written = self
+            .store
             .put_opts(&location, PutPayload::from(data), options)
             .await
-            .map(drop)
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        self.etags.remember(path, written.e_tag, &etag);
+        Ok(())
     }
 
     async fn get(&self, path: &str) -> Result<Option<Blob>, BlobError> {
@@ -309,8 +384,25 @@ impl BlobStore for ObjectBlobStore {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(unavailable(e)),
         };
+        let version = result.meta.e_tag.clone();
+        let carried = result
+            .attributes
+            .get(&Attribute::Metadata(ETAG_METADATA.into()))
+            .map(|v| v.to_string())
+            .filter(|tag| tag.len() == 34 && tag.starts_with('"') && tag.ends_with('"'));
+        let known = carried.or_else(|| self.etags.lookup(path, version.as_deref()));
         match result.bytes().await {
-            Ok(data) => Ok(Some(Blob::new(data))),
+            Ok(data) => {
+                let etag = match known {
+                    Some(etag) => etag,
+                    None => {
+                        let etag = self.etags.compute(&data).await;
+                        self.etags.remember(path, version, &etag);
+                        etag
+                    }
+                };
+                Ok(Some(Blob { data, etag }))
+            }
             // Deleted between the answer's headers and its body.
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(unavailable(e)),
@@ -319,6 +411,7 @@ impl BlobStore for ObjectBlobStore {
 
     async fn delete(&self, path: &str) -> Result<(), BlobError> {
         let location = self.location(path)?;
+        self.etags.forget(path);
         match self.store.delete(&location).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(unavailable(e)),
@@ -412,6 +505,41 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn etags_are_computed_when_written_not_on_every_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let computed =
+            |s: &ObjectBlobStore| s.etags.computed.load(std::sync::atomic::Ordering::Relaxed);
+        let writer = folder_store(dir.path()).unwrap();
+        let big = Bytes::from(vec![7u8; 200 * 1024]);
+        writer.put("c19r/440/1.zip", big.clone()).await.unwrap();
+        assert_eq!(computed(&writer), 1);
+        for _ in 0..10 {
+            let blob = writer.get("c19r/440/1.zip").await.unwrap().unwrap();
+            assert_eq!(blob.etag, etag(&big));
+        }
+        assert_eq!(computed(&writer), 1, "no hashing on GET");
+        // Another process (a replica, or this one restarted) hashes each version once.
+        let reader = folder_store(dir.path()).unwrap();
+        for _ in 0..10 {
+            assert_eq!(
+                reader.get("c19r/440/1.zip").await.unwrap().unwrap().etag,
+                etag(&big)
+            );
+        }
+        assert_eq!(computed(&reader), 1);
+        // A new version is seen as new.
+        writer
+            .put("c19r/440/1.zip", Bytes::from_static(b"other"))
+            .await
+            .unwrap();
+        assert_eq!(
+            reader.get("c19r/440/1.zip").await.unwrap().unwrap().etag,
+            etag(b"other")
+        );
+        assert_eq!(computed(&reader), 2);
     }
 
     #[test]

@@ -226,9 +226,10 @@ impl Exporter {
             .collect();
         for row in &unlisted {
             let keys = self.store.file_keys(row.id).await?;
-            self.upload(row, &keys).await?;
+            let count = keys.len();
+            self.upload(row, keys).await?;
             report.recovered_files += 1;
-            self.count(&mut report, row, keys.len());
+            self.count(&mut report, row, count);
         }
 
         // 2. New files for the keys released since.
@@ -293,15 +294,16 @@ impl Exporter {
                         break;
                     };
                     let planned = started.elapsed();
-                    self.upload(&row, &keys).await?;
+                    let count = keys.len();
+                    self.upload(&row, keys).await?;
                     tracing::debug!(
                         file = row.id,
-                        keys = keys.len(),
+                        keys = count,
                         plan_ms = planned.as_millis() as u64,
                         upload_ms = (started.elapsed() - planned).as_millis() as u64,
                         "file written"
                     );
-                    done.push((row, keys.len()));
+                    done.push((row, count));
                 }
                 Ok::<_, ExportError>(done)
             })
@@ -348,8 +350,23 @@ impl Exporter {
         });
     }
 
-    async fn upload(&self, row: &ExportFileRow, keys: &[StoredKey]) -> Result<(), ExportError> {
-        let zip = build::build_zip(row, keys, &self.signers)?;
+    /// Builds and signs a file's zip on the blocking pool: shuffling, encoding and signing up to
+    /// a quarter of a million keys must not hold an async worker (and every request queued on
+    /// it) for the hundreds of milliseconds it takes.
+    async fn build_zip(
+        &self,
+        row: &ExportFileRow,
+        keys: Vec<StoredKey>,
+    ) -> Result<Vec<u8>, ExportError> {
+        let (row, signers) = (row.clone(), self.signers.clone());
+        match tokio::task::spawn_blocking(move || build::build_zip(&row, &keys, &signers)).await {
+            Ok(zip) => Ok(zip?),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    async fn upload(&self, row: &ExportFileRow, keys: Vec<StoredKey>) -> Result<(), ExportError> {
+        let zip = self.build_zip(row, keys).await?;
         self.blobs
             .put(&build::zip_path(&row.region, row.id), Bytes::from(zip))
             .await?;
@@ -376,7 +393,7 @@ impl Exporter {
             return Ok(None);
         };
         let keys = self.store.file_keys(file_id).await?;
-        Ok(Some(build::build_zip(&row, &keys, &self.signers)?))
+        Ok(Some(self.build_zip(&row, keys).await?))
     }
 
     async fn publish_configuration(&self) -> Result<(), ExportError> {
