@@ -462,6 +462,17 @@ impl ServerConfig {
         if !(1..=14).contains(&self.retention.file_days) {
             return Err(ConfigError("retention.file_days must be 1..=14".into()));
         }
+        // At least daily: keys must not outlive their 14 days by more than a day.
+        if self.retention.interval_minutes > 1440 {
+            return Err(ConfigError(
+                "retention.interval_minutes must be 0..=1440 (0 = only with cocoa cleanup)".into(),
+            ));
+        }
+        if self.export.interval_minutes > 10_080 {
+            return Err(ConfigError(
+                "export.interval_minutes must be 0..=10080 (0 = only when asked)".into(),
+            ));
+        }
         let e = &self.export;
         if !(1000..=500_000).contains(&e.max_keys_per_file) {
             return Err(ConfigError(
@@ -627,6 +638,16 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn schedule_intervals_are_bounded() {
+        let parse = |text: &str| ServerConfig::from_toml(text).and_then(|c| c.validate());
+        assert!(parse("[retention]\ninterval_minutes = 0\n").is_ok());
+        assert!(parse("[retention]\ninterval_minutes = 1440\n").is_ok());
+        assert!(parse("[retention]\ninterval_minutes = 1441\n").is_err());
+        assert!(parse("[export]\ninterval_minutes = 10081\n").is_err());
+        assert_eq!(ServerConfig::default().retention.interval_minutes, 10);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct SurveyDayFlag {
 /// One stored answer: everything the server keeps of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SurveyResponse {
-    /// Hex SHA-256 of the idempotency key followed by the entry's canonical JSON
+    /// Hex SHA-256 of the idempotency key and the typed entry, canonically encoded
     /// ([`entry_id`]): a retried request maps to the same id and is stored once.
     pub id_hash: String,
     /// The UTC day the server received it (days since the epoch).
