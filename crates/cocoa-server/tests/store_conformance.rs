@@ -610,11 +610,7 @@ async fn a_failing_survey_batch_stores_nothing_and_the_schema_refuses_what_the_r
             .insert_survey_responses(&[answer(1, Some(1), None), answer(2, Some(9), None)])
             .await
             .unwrap_err();
-        assert!(
-            matches!(err, StoreError::Internal(_)),
-            "{}: {err}",
-            b.name
-        );
+        assert!(matches!(err, StoreError::Internal(_)), "{}: {err}", b.name);
         assert_eq!(
             b.store.count_survey_responses().await.unwrap(),
             0,

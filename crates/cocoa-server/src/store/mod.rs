@@ -262,7 +262,9 @@ pub trait SurveyStore: Send + Sync + 'static {
 
 /// Everything the server keeps.
 #[async_trait]
-pub trait Store: ExportStore + SurveyStore + FailureBudget + JobLog + Send + Sync + 'static {
+pub trait Store:
+    ExportStore + SurveyStore + FailureBudget + JobLog + Send + Sync + 'static
+{
     /// Whether the database answers.
     async fn health(&self) -> Result<(), StoreError>;
 
