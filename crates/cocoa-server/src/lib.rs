@@ -1,5 +1,6 @@
 //! The key server: health centres issue one-time processing numbers; phones of people who tested
-//! positive register their keys with one. (Export and publication come next.)
+//! positive register their keys with one; a scheduled export signs and publishes them for phones
+//! to download; phones send the end-of-use survey; retention deletes everything on time.
 //!
 //! # Map of the crate
 //! - [`config`]: typed configuration (defaults < TOML file < environment < flags).
@@ -14,8 +15,8 @@
 //! - [`ratelimit`]: limits on failed attempts, reserved before evaluation.
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`http`]: routes and handlers; [`server`]: assembly and `serve(listener, shutdown)`.
-//! - [`schedule`]: what is due when (the export every interval, retention every ten minutes),
-//!   asked with the injected clock's time by `App::run_due`.
+//! - [`schedule`]: what is due when (the export every interval, retention every ten minutes by
+//!   default), asked with the injected clock's time by `App::run_due`.
 //! - [`testing`]: helpers for tests of this and other crates (a fresh PostgreSQL database).
 //!
 //! # Invariants

@@ -40,7 +40,7 @@ impl FailureBudget for SqliteStore {
         limit: u32,
     ) -> Result<bool, StoreError> {
         let mut windows = self.budget.0.lock().unwrap_or_else(|e| e.into_inner());
-        // Past windows go with housekeeping (`purge_failure_budget`), as on PostgreSQL.
+        // Past windows go with retention (`purge_failure_budget`), as on PostgreSQL.
         let granted = windows.entry(window_start).or_default();
         if *granted + u64::from(want) > u64::from(limit) {
             return Ok(false);
