@@ -2,15 +2,21 @@
 //! registration (`/api/v2/diagnosis`, `/api/v3/diagnosis`), processing-number issuance, and the
 //! error body every endpoint uses. Field names follow COCOA exactly (see `cocoa-wire.md` §1).
 //!
-//! Also the two configuration files phones download (`configuration`).
+//! Also the two configuration files phones download (`configuration`), the survey's answers as
+//! the server stores them and the analysis reads them (`survey_domain`), and the registration
+//! counts per day (`stats`).
 //!
 //! Only shapes live here: validation belongs to the server, behaviour to the phone.
 
 pub mod configuration;
+pub mod stats;
 pub mod survey;
+pub mod survey_domain;
 
 pub use configuration::{ExposureConfiguration, RiskCalculationConfiguration};
+pub use stats::{RegistrationDay, RegistrationStats, RegistrationStatsDay};
 pub use survey::{EventLogEntry, EventLogRequest, SurveyContent, SurveyDay, SurveyExposureData};
+pub use survey_domain::{AgeGroup, Commute, SurveyDayFlag, SurveyResponse};
 
 use serde::{Deserialize, Serialize};
 

@@ -213,7 +213,8 @@ impl Metrics {
         gauge.set(seconds.map_or(f64::NAN, |s| s as f64));
     }
 
-    /// Deletions by retention: `kind` is `keys`, `files`, `numbers` or `survey_answers`.
+    /// Deletions by retention: `kind` is `keys`, `files`, `numbers`, `survey_answers` or
+    /// `registration_stats`.
     pub fn retention_deleted(&self, kind: &str, n: u64) {
         self.count(names::RETENTION_DELETED, &[("kind", kind)], n);
     }

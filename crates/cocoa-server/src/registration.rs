@@ -89,6 +89,10 @@ pub struct Accepted {
     pub keys: Vec<NewKey>,
     pub accepted_wire_keys: Vec<DiagnosisRequestKey>,
     pub warnings: Vec<KeyWarning>,
+    /// Whether the symptomatic infectious window applied: the health centre gave an onset date,
+    /// or, without a date from the health centre, the phone said the person has symptoms.
+    /// Counted in the registration statistics.
+    pub symptomatic: bool,
 }
 
 /// Parses the onset or test date: an RFC 3339 `date-time` (`2022-08-01T00:00:00.000+09:00`), as
@@ -310,11 +314,15 @@ pub fn accept(
     uploaded_at: DateTime<Utc>,
     rules: &RegistrationConfig,
 ) -> Result<Accepted, Rejection> {
-    let (onset_day, window) = match (dates.symptom_onset_day, dates.test_day) {
-        (Some(day), _) => (day, rules.symptomatic_window),
-        (None, Some(day)) => (day, rules.asymptomatic_window),
-        (None, None) if prepared.has_symptom => (prepared.onset_day, rules.symptomatic_window),
-        (None, None) => (prepared.onset_day, rules.asymptomatic_window),
+    let (onset_day, symptomatic) = match (dates.symptom_onset_day, dates.test_day) {
+        (Some(day), _) => (day, true),
+        (None, Some(day)) => (day, false),
+        (None, None) => (prepared.onset_day, prepared.has_symptom),
+    };
+    let window = if symptomatic {
+        rules.symptomatic_window
+    } else {
+        rules.asymptomatic_window
     };
     let hour_start = uploaded_at.timestamp() - uploaded_at.timestamp().rem_euclid(3600);
     let mut warnings = prepared.warnings.clone();
@@ -379,6 +387,7 @@ pub fn accept(
         keys,
         accepted_wire_keys,
         warnings,
+        symptomatic,
     })
 }
 

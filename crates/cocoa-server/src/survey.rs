@@ -13,6 +13,11 @@ use cocoa_api::{codes, EventLogEntry, EventLogRequest, SurveyContent};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+/// The answers' types live in `cocoa-api`, which the analysis shares; re-exported here.
+pub use cocoa_api::survey_domain::{
+    decode_days, encode_days, AgeGroup, Commute, DaysCodecError, SurveyDayFlag, SurveyResponse,
+};
+
 /// COCOA's release day (UTC): no one used the app before it.
 pub const SERVICE_START: NaiveDate = match NaiveDate::from_ymd_opt(2020, 6, 19) {
     Some(d) => d,
@@ -21,62 +26,6 @@ pub const SERVICE_START: NaiveDate = match NaiveDate::from_ymd_opt(2020, 6, 19) 
 
 const DAY_SECONDS: i64 = 86_400;
 const DAY_MILLIS: i64 = DAY_SECONDS * 1000;
-
-/// Age group 1..=9 (1 = 14 or under, 2 = 15-19, ..., 9 = 70 or over).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct AgeGroup(u8);
-
-impl AgeGroup {
-    pub fn new(code: u8) -> Option<Self> {
-        (1..=9).contains(&code).then_some(Self(code))
-    }
-
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-/// Commuting at least once a week: 1 does not commute, 2 without public transport, 3 with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Commute(u8);
-
-impl Commute {
-    pub fn new(code: u8) -> Option<Self> {
-        (1..=3).contains(&code).then_some(Self(code))
-    }
-
-    pub fn get(self) -> u8 {
-        self.0
-    }
-}
-
-/// One day of the daily data: keys of a positive person were seen that UTC day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct SurveyDayFlag {
-    /// Days since 1970-01-01 (UTC).
-    pub day: i64,
-    /// Whether the day's exposure reached the notification threshold.
-    pub exposure_detected: bool,
-}
-
-/// One stored answer: everything the server keeps of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SurveyResponse {
-    /// Hex SHA-256 of the idempotency key and the typed entry, canonically encoded
-    /// ([`entry_id`]): a retried request maps to the same id and is stored once.
-    pub id_hash: String,
-    /// The UTC day the server received it (days since the epoch).
-    pub received_day: i64,
-    /// `None`: "no answer".
-    pub age_group: Option<AgeGroup>,
-    /// `None`: "no answer".
-    pub commute: Option<Commute>,
-    /// The UTC day use started (days since the epoch); `None` when not consented.
-    pub start_day: Option<i64>,
-    /// The daily data in ascending day order; `None` when not consented, empty when consented
-    /// with no day to report.
-    pub days: Option<Vec<SurveyDayFlag>>,
-}
 
 /// The configurable part of the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -486,6 +486,7 @@ async fn exports_need_the_admin_token_and_large_days_split_into_files() {
                     keys: new_keys.clone(),
                     accepted_wire_keys: vec![],
                     warnings: vec![],
+                    symptomatic: false,
                 })
             };
             f.backend.store.register(&claim, &accept).await.unwrap();

@@ -26,8 +26,8 @@ use cocoa_api::configuration::Criterion;
 use cocoa_api::{
     codes, DiagnosisRequest, DiagnosisRequestKey, DiagnosisResponse, ErrorBody, EventLogEntry,
     EventLogRequest, ExposureConfiguration, IssueNumbersRequest, IssueNumbersResponse,
-    IssuedNumber, KeyWarning, ListEntry, RiskCalculationConfiguration, SigningKeyInfo,
-    SurveyContent, SurveyDay, SurveyExposureData,
+    IssuedNumber, KeyWarning, ListEntry, RegistrationStats, RegistrationStatsDay,
+    RiskCalculationConfiguration, SigningKeyInfo, SurveyContent, SurveyDay, SurveyExposureData,
 };
 use cocoa_server::export::{ExportReport, PublishedFile};
 use cocoa_server::registration::epoch_day;
@@ -1222,11 +1222,23 @@ async fn schemas_name_the_fields_serde_writes() {
         url: "http://localhost/c19r/440/1.zip".into(),
         created: 1_660_112_280_000,
     };
+    let stats = RegistrationStats {
+        days: vec![RegistrationStatsDay {
+            date: "2022-08-01".into(),
+            region: "440".into(),
+            suppressed: true,
+            registrations: None,
+            keys: None,
+            symptomatic: None,
+        }],
+    };
     let exposure = ExposureConfiguration::default();
     let risk = RiskCalculationConfiguration::default();
     let criterion: &Criterion = &risk.score_sum;
     // Answers: every field is always written.
-    let answers: [(&str, BTreeSet<String>); 9] = [
+    let answers: [(&str, BTreeSet<String>); 11] = [
+        ("RegistrationStats", fields_of(&stats)),
+        ("RegistrationStatsDay", fields_of(&stats.days[0])),
         ("ExportReport", fields_of(&report)),
         ("PublishedFile", fields_of(&report.files[0])),
         ("SigningKeyInfo", fields_of(&signing_key)),
@@ -1311,6 +1323,7 @@ async fn examples_fit_their_schemas_and_types() {
             "EventLogRequest" => serde_json::from_value::<EventLogRequest>(example).map(drop),
             "ListEntry" => serde_json::from_value::<ListEntry>(example).map(drop),
             "SigningKeyInfo" => serde_json::from_value::<SigningKeyInfo>(example).map(drop),
+            "RegistrationStats" => serde_json::from_value::<RegistrationStats>(example).map(drop),
             "ExposureConfiguration" => {
                 serde_json::from_value::<ExposureConfiguration>(example).map(drop)
             }
@@ -1594,6 +1607,71 @@ async fn real_answers_fit_the_documented_responses() {
 }
 
 /// A GET of a published file, checked against the documented path it falls under.
+/// `GET /api/v1/stats/registrations` with registrations in it: a published day and a withheld
+/// one fit the documented answer (and its `oneOf`), under the documented embargo.
+#[tokio::test]
+async fn the_registration_stats_fit_the_documented_responses() {
+    use chrono::TimeZone;
+    let path = "/api/v1/stats/registrations";
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2022, 8, 10, 5, 30, 0).unwrap(),
+    ));
+    let (_dir, app) = app_at(clock.clone(), |c| {
+        c.registration.regions = vec!["440".into(), "441".into()];
+    })
+    .await;
+    let doc = document(&app).await;
+    let get = || send(&app, Method::GET, path, &[], Body::empty());
+    let numbers = issue(&app, &doc, json!({"count": 11})).await;
+    for (i, number) in numbers.iter().enumerate() {
+        let mut request = registration(
+            number,
+            "2022-08-08T00:00:00.000+09:00",
+            vec![key(i as u8, 19_213 * 144), key(i as u8 + 100, 19_212 * 144)],
+        );
+        request.regions = vec![if i < 10 { "440" } else { "441" }.into()];
+        let answer = register(&app, &doc, "/api/v2/diagnosis", &json!(request), &[]).await;
+        assert_eq!(answer.status, StatusCode::NO_CONTENT);
+    }
+    let answer = get().await;
+    check_answer(&doc, &Method::GET, path, &answer);
+    assert_eq!(answer.json(), json!({"days": []}), "under the embargo");
+    assert_eq!(
+        header_text(&answer, header::CACHE_CONTROL),
+        "public, max-age=3600"
+    );
+    // 10 August is published from 13 August 00:00 UTC.
+    clock.set(Utc.with_ymd_and_hms(2022, 8, 13, 0, 0, 0).unwrap());
+    let answer = get().await;
+    check_answer(&doc, &Method::GET, path, &answer);
+    let day = &doc["components"]["schemas"]["RegistrationStatsDay"];
+    for item in answer.json()["days"].as_array().unwrap() {
+        allows(&doc, day, item).unwrap();
+    }
+    assert_eq!(
+        answer.json(),
+        json!({"days": [
+            {"date": "2022-08-10", "region": "440", "suppressed": false,
+             "registrations": 10, "keys": 20, "symptomatic": 10},
+            {"date": "2022-08-10", "region": "441", "suppressed": true,
+             "registrations": null, "keys": null, "symptomatic": null},
+        ]})
+    );
+    // Counts that contradict `suppressed` do not fit the document.
+    for wrong in [
+        json!({"date": "2022-08-10", "region": "441", "suppressed": true,
+               "registrations": 3, "keys": 6, "symptomatic": 3}),
+        json!({"date": "2022-08-10", "region": "440", "suppressed": false,
+               "registrations": null, "keys": null, "symptomatic": null}),
+        json!({"date": "2022-08-10", "region": "440", "suppressed": false,
+               "registrations": 9, "keys": 20, "symptomatic": 0}),
+    ] {
+        assert!(allows(&doc, day, &wrong).is_err(), "{wrong}");
+    }
+    let head = send(&app, Method::HEAD, path, &[], Body::empty()).await;
+    assert_eq!(head.status, StatusCode::OK);
+}
+
 async fn download(app: &App, doc: &Value, uri: &str, headers: &[(&str, &str)]) -> Answer {
     let answer = send(app, Method::GET, uri, headers, Body::empty()).await;
     check_answer(doc, &Method::GET, &documented_path(doc, uri), &answer);

@@ -50,6 +50,7 @@ fn accepted(keys: Vec<NewKey>) -> Accepted {
         keys,
         accepted_wire_keys: vec![],
         warnings: vec![],
+        symptomatic: false,
     }
 }
 
@@ -250,6 +251,101 @@ async fn concurrent_claims_of_one_number_have_one_winner() {
         }
         assert_eq!((registered, used), (1, 23), "{}", b.name);
         assert_eq!(b.store.all_keys().await.unwrap().len(), 1, "{}", b.name);
+    }
+}
+
+/// Makes every write of the registration counts fail inside the database.
+async fn break_registration_stats(b: &Backend) {
+    if b.name == "sqlite" {
+        b.execute(&[
+            "CREATE TRIGGER injected_stats_failure BEFORE INSERT ON registration_stats \
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        ])
+        .await;
+    } else {
+        b.execute(&[
+            "CREATE FUNCTION injected_stats_failure() RETURNS trigger AS $$ \
+             BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER injected_stats_failure BEFORE INSERT ON registration_stats \
+             FOR EACH ROW EXECUTE FUNCTION injected_stats_failure()",
+        ])
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn registration_counts_are_written_with_the_keys_or_not_at_all() {
+    let day = NOW.div_euclid(86_400);
+    for b in Backend::all().await {
+        let tags: Vec<u8> = (1..=30).collect();
+        let numbers: Vec<NewNumber> = tags.iter().map(|&t| number(t, NOW + 3600)).collect();
+        b.store.insert_numbers(&numbers).await.unwrap();
+
+        // A failing count fails the registration: nothing stored, the number still unclaimed.
+        break_registration_stats(&b).await;
+        let accept = |_: NumberDates| Ok(accepted(vec![key(1), key(2)]));
+        let err = b
+            .store
+            .register(&claim(1, 1, None), &accept)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Internal(_)), "{}: {err}", b.name);
+        assert!(b.store.all_keys().await.unwrap().is_empty(), "{}", b.name);
+        assert!(b.store.registration_stats().await.unwrap().is_empty());
+        b.execute(&[if b.name == "sqlite" {
+            "DROP TRIGGER injected_stats_failure"
+        } else {
+            "DROP TRIGGER injected_stats_failure ON registration_stats"
+        }])
+        .await;
+
+        // Concurrent registrations of one day and region: every one counted, exactly once. Odd
+        // tags are symptomatic, and each stores as many keys as its tag's last digit, plus one.
+        let tasks: Vec<_> = tags
+            .iter()
+            .map(|&t| {
+                let store = b.store.clone();
+                tokio::spawn(async move {
+                    let accept = move |_: NumberDates| {
+                        Ok(Accepted {
+                            symptomatic: t % 2 == 1,
+                            ..accepted((0..=t % 10).map(|i| key(t * 8 + i)).collect())
+                        })
+                    };
+                    store.register(&claim(t, t, None), &accept).await.unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            let outcome = t.await.unwrap();
+            assert!(
+                matches!(outcome, RegisterOutcome::Registered(_)),
+                "{}: {outcome:?}",
+                b.name
+            );
+        }
+        // A replay and a refusal count nothing.
+        assert!(matches!(
+            b.store.register(&claim(1, 1, None), &accept).await.unwrap(),
+            RegisterOutcome::Replayed(_)
+        ));
+        let keys: u64 = tags.iter().map(|t| u64::from(t % 10) + 1).sum();
+        let expected = vec![cocoa_server::store::RegistrationDay {
+            day,
+            region: "440".into(),
+            registrations: 30,
+            keys,
+            symptomatic_registrations: 15,
+        }];
+        assert_eq!(
+            b.store.registration_stats().await.unwrap(),
+            expected,
+            "{}",
+            b.name
+        );
+        assert_eq!(b.store.all_keys().await.unwrap().len() as u64, keys);
+        assert_eq!(b.store.delete_registration_stats().await.unwrap(), 1);
+        assert!(b.store.registration_stats().await.unwrap().is_empty());
     }
 }
 
@@ -597,6 +693,68 @@ async fn many_survey_answers_in_one_batch_span_statements() {
             "{}",
             b.name
         );
+    }
+}
+
+#[tokio::test]
+async fn survey_answers_stream_once_each_from_one_snapshot() {
+    use futures::StreamExt;
+    for b in Backend::all().await {
+        // Even ids now, odd ids inserted while the stream runs: sorted by id, the late ones
+        // fall between rows not yet read, so a stream that saw them would return some.
+        let before: Vec<SurveyResponse> = (0..3000)
+            .map(|i| {
+                answer(
+                    2 * i,
+                    Some(1 + (i % 9) as u8),
+                    Some(vec![(19_100, i % 2 == 0)]),
+                )
+            })
+            .collect();
+        b.store.insert_survey_responses(&before).await.unwrap();
+        let during: Vec<SurveyResponse> = (0..700).map(|i| answer(2 * i + 1, None, None)).collect();
+
+        let mut stream = b.store.survey_responses_stream();
+        let mut seen = vec![stream.next().await.unwrap().unwrap()];
+        assert_eq!(
+            b.store.insert_survey_responses(&during).await.unwrap(),
+            700,
+            "{}",
+            b.name
+        );
+        while let Some(answer) = stream.next().await {
+            seen.push(answer.unwrap());
+        }
+        drop(stream);
+
+        let late = seen.iter().filter(|a| a.age_group.is_none()).count();
+        assert!(
+            late == 0 || late == during.len(),
+            "{}: {late} of the concurrent batch",
+            b.name
+        );
+        let mut expected = before.clone();
+        if late > 0 {
+            expected.extend(during.iter().cloned());
+            expected.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+        }
+        // Each answer exactly once, in id order, read back exactly.
+        assert_eq!(seen.len(), expected.len(), "{}", b.name);
+        assert!(seen == expected, "{}: the stream differs", b.name);
+        // The next stream sees the batch.
+        let next: Vec<_> = b.store.survey_responses_stream().collect().await;
+        assert_eq!(next.len(), 3700, "{}", b.name);
+        // A stream dropped half-way leaves the store usable.
+        let mut partial = b.store.survey_responses_stream();
+        partial.next().await.unwrap().unwrap();
+        drop(partial);
+        assert_eq!(
+            b.store.delete_survey_responses().await.unwrap(),
+            3700,
+            "{}",
+            b.name
+        );
+        assert!(b.store.survey_responses_stream().next().await.is_none());
     }
 }
 

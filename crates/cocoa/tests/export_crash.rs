@@ -79,6 +79,7 @@ fn seed(data: &Path, per_day: usize) -> Vec<[u8; 16]> {
                         keys: new.clone(),
                         accepted_wire_keys: vec![],
                         warnings: vec![],
+                        symptomatic: false,
                     })
                 };
                 store.register(&claim, &accept).await.unwrap();

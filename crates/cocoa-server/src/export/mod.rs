@@ -75,6 +75,8 @@ pub struct CleanupReport {
     pub numbers: u64,
     /// Survey answers deleted because their deletion date has come.
     pub survey_responses: u64,
+    /// Days (and regions) of registration counts deleted on the survey's deletion date.
+    pub registration_stats: u64,
 }
 
 /// The configuration files phones download, as published bytes.
@@ -449,6 +451,7 @@ impl Exporter {
                 m.retention_deleted("files", report.files);
                 m.retention_deleted("numbers", report.numbers);
                 m.retention_deleted("survey_answers", report.survey_responses);
+                m.retention_deleted("registration_stats", report.registration_stats);
                 let now = self.clock.now().timestamp();
                 if let Err(e) = self.store.record_job_success(RETENTION_JOB, now).await {
                     tracing::warn!(error = %e, "could not record the retention's completion");
@@ -481,6 +484,7 @@ impl Exporter {
             + report.orphan_blobs
             + report.numbers
             + report.survey_responses
+            + report.registration_stats
             > 0
         {
             tracing::info!(
@@ -489,6 +493,7 @@ impl Exporter {
                 orphans = report.orphan_blobs,
                 numbers = report.numbers,
                 survey_responses = report.survey_responses,
+                registration_stats = report.registration_stats,
                 "retention deleted"
             );
         }
@@ -530,6 +535,8 @@ impl Exporter {
         if let Some(deletion) = self.config.survey.deletion_date() {
             if now.div_euclid(86_400) >= crate::registration::epoch_day(deletion) {
                 report.survey_responses = self.store.delete_survey_responses().await?;
+                // The registration counts serve the survey's analysis: they go with it.
+                report.registration_stats = self.store.delete_registration_stats().await?;
             }
         }
         Ok(report)

@@ -276,6 +276,7 @@ fn replayed_without_keys(prepared: &Prepared) -> Accepted {
         keys: Vec::new(),
         accepted_wire_keys: Vec::new(),
         warnings: prepared.warnings.clone(),
+        symptomatic: prepared.has_symptom,
     }
 }
 

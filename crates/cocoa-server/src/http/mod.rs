@@ -1,5 +1,6 @@
 //! The HTTP API: routes, shared state, and the small endpoints (health, OpenAPI, portal).
-//! Registration and number issuance have their own modules.
+//! Registration, number issuance, the survey, exports and the registration statistics have
+//! their own modules.
 
 mod c19r;
 mod chaff;
@@ -7,6 +8,7 @@ mod diagnosis;
 mod error;
 mod export;
 mod numbers;
+mod stats;
 mod survey;
 
 pub use crate::ratelimit::RateLimiter;
@@ -123,6 +125,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/portal", get(portal))
         .route("/api/v1/admin/export", post(export::run_export))
         .route("/api/v1/export-signing-keys", get(export::signing_keys))
+        .route("/api/v1/stats/registrations", get(stats::registrations))
         .route("/c19r/{*path}", get(c19r::serve_blob))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

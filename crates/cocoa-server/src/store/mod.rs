@@ -13,6 +13,7 @@ mod survey_commit;
 mod survey_sql;
 
 pub use budget::{FailureBudget, MemoryBudget};
+pub use cocoa_api::stats::RegistrationDay;
 pub use jobs::JobLog;
 pub use sql::{PostgresStore, SqliteStore};
 pub use survey_commit::SurveyWriter;
@@ -20,6 +21,7 @@ pub use survey_commit::SurveyWriter;
 use crate::registration::{Accepted, NewKey, NumberDates, Rejection};
 use crate::survey::SurveyResponse;
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use std::sync::Arc;
 
 /// A processing number to store (only its HMAC).
@@ -253,8 +255,18 @@ pub trait SurveyStore: Send + Sync + 'static {
     /// How many answers are stored.
     async fn count_survey_responses(&self) -> Result<u64, StoreError>;
 
-    /// Every stored answer, by `id_hash` (for tests and the analysis).
+    /// Every stored answer, by `id_hash`, in one `Vec` (for tests; the analysis streams
+    /// instead: [`survey_responses_stream`](Self::survey_responses_stream)).
     async fn all_survey_responses(&self) -> Result<Vec<SurveyResponse>, StoreError>;
+
+    /// Every stored answer, by `id_hash`, one at a time, as of one snapshot: the stream is one
+    /// `SELECT`, which sees the answers committed when it started and none committed while it
+    /// runs (PostgreSQL: a statement's snapshot; SQLite in WAL mode: the statement's implicit
+    /// read transaction lasts until its last row is read, as sqlx steps it on the connection's
+    /// worker, a few rows ahead of the reader). Rows are read as the stream is polled, never
+    /// all held at once. It holds a read connection until it ends or is dropped, and on
+    /// PostgreSQL it is one statement under `statement_timeout`, so read it without pausing.
+    fn survey_responses_stream(&self) -> BoxStream<'_, Result<SurveyResponse, StoreError>>;
 
     /// Deletes every answer (retention). Returns how many.
     async fn delete_survey_responses(&self) -> Result<u64, StoreError>;
@@ -275,7 +287,9 @@ pub trait Store:
     /// Stores new processing numbers, all or none: `DuplicateNumber` if any HMAC exists already.
     async fn insert_numbers(&self, numbers: &[NewNumber]) -> Result<(), StoreError>;
 
-    /// Claims a number and stores the keys `accept` gives, in one transaction.
+    /// Claims a number and stores the keys `accept` gives, in one transaction, which also adds
+    /// the registration to the counts of its UTC day (of `claim.now`) in each region it stored
+    /// keys in (see `registration_stats`). A replay, a refusal or a failure counts nothing.
     async fn register(
         &self,
         claim: &Claim,
@@ -290,6 +304,16 @@ pub trait Store:
 
     /// How many processing numbers are stored.
     async fn count_numbers(&self) -> Result<u64, StoreError>;
+
+    /// The registration counts per UTC day and region (by day, then region), unsuppressed: for
+    /// the survey's report; `GET /api/v1/stats/registrations` publishes them with an embargo
+    /// and small days withheld. `register` keeps them, in its transaction; they outlive the
+    /// keys (deleted after `retention.key_days`) until `delete_registration_stats`.
+    async fn registration_stats(&self) -> Result<Vec<RegistrationDay>, StoreError>;
+
+    /// Deletes every registration count (retention, on the survey's deletion date). Returns
+    /// how many days and regions.
+    async fn delete_registration_stats(&self) -> Result<u64, StoreError>;
 }
 
 /// Opens the store a URL names: `postgres://` or `postgresql://` for PostgreSQL, `sqlite:` for

@@ -5,40 +5,20 @@ use super::sql::{PostgresStore, SqliteStore};
 use super::{StoreError, SurveyStore};
 use crate::survey::{AgeGroup, Commute, SurveyDayFlag, SurveyResponse};
 use async_trait::async_trait;
+use cocoa_api::survey_domain;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 
 /// Answers per INSERT statement (6 parameters each: well under both databases' limits).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The daily data as stored: per day, ascending, 4 bytes big-endian of `day * 2 + flag`.
+/// The daily data as stored (`cocoa_api::survey_domain::encode_days`); a day that cannot be
+/// stored is corrupt data.
 pub(super) fn encode_days(days: &[SurveyDayFlag]) -> Result<Vec<u8>, StoreError> {
-    let mut out = Vec::with_capacity(days.len() * 4);
-    for d in days {
-        let value = u32::try_from(d.day)
-            .ok()
-            .and_then(|day| day.checked_mul(2))
-            .ok_or_else(|| StoreError::Corrupt(format!("day {} cannot be stored", d.day)))?;
-        out.extend_from_slice(&(value | u32::from(d.exposure_detected)).to_be_bytes());
-    }
-    Ok(out)
+    survey_domain::encode_days(days).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 pub(super) fn decode_days(bytes: &[u8]) -> Result<Vec<SurveyDayFlag>, StoreError> {
-    let days = bytes.chunks_exact(4);
-    if !days.remainder().is_empty() {
-        return Err(StoreError::Corrupt(format!(
-            "survey days of {} bytes",
-            bytes.len()
-        )));
-    }
-    Ok(days
-        .map(|c| {
-            let value = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-            SurveyDayFlag {
-                day: i64::from(value >> 1),
-                exposure_detected: value & 1 == 1,
-            }
-        })
-        .collect())
+    survey_domain::decode_days(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 type Row = (
@@ -121,12 +101,16 @@ macro_rules! survey_store {
             }
 
             async fn all_survey_responses(&self) -> Result<Vec<SurveyResponse>, StoreError> {
-                let rows: Vec<Row> = sqlx::query_as(
+                self.survey_responses_stream().try_collect().await
+            }
+
+            fn survey_responses_stream(&self) -> BoxStream<'_, Result<SurveyResponse, StoreError>> {
+                sqlx::query_as::<_, Row>(
                     "SELECT id_hash, received_day, q1, q2, start_day, days FROM survey_responses ORDER BY id_hash",
                 )
-                .fetch_all(&self.read)
-                .await?;
-                rows.into_iter().map(response_from_row).collect()
+                .fetch(&self.read)
+                .map(|row| response_from_row(row?))
+                .boxed()
             }
 
             async fn delete_survey_responses(&self) -> Result<u64, StoreError> {
