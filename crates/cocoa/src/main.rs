@@ -12,6 +12,7 @@ mod device;
 mod failure;
 mod key_json;
 mod keys;
+mod report;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ enum Command {
     Export(serve::JobArgs),
     /// Run retention now: delete keys, files and processing numbers past their periods.
     Cleanup(serve::JobArgs),
+    /// The survey's analysis as files: tables/*.csv and report.json.
+    Report(report::ReportArgs),
     /// A phone in a folder: advertise, observe, meet, check, history, register, save-info.
     Device(device::DeviceArgs),
     /// Health-centre tools that talk to a running server.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(args),
         Command::Export(args) => serve::export(args),
         Command::Cleanup(args) => serve::cleanup(args),
+        Command::Report(args) => report::run(args),
         Command::Admin(command) => serve::admin(command),
         Command::Device(args) => device::run(args),
         Command::Bench(command) => bench::run(command),

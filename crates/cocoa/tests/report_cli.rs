@@ -1,0 +1,390 @@
+//! `cocoa report`: the real binary on a seeded SQLite data folder.
+
+use cocoa_server::store::{SqliteStore, SurveyStore};
+use cocoa_server::survey::{AgeGroup, Commute, SurveyDayFlag, SurveyResponse};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// 2022-04-07, the default `[survey] first_day`.
+const FIRST: i64 = 19_089;
+/// Every answer is received on 2022-05-07: the window's last day.
+const RECEIVED: i64 = FIRST + 30;
+/// The day flagged (2022-04-13).
+const FLAG_DAY: i64 = FIRST + 6;
+
+/// `n` answers of one group; the first `flagged` have `FLAG_DAY` flagged. Daily data covers
+/// days FIRST+1 ..= FIRST+10 when `data`.
+fn group(
+    tag: u64,
+    n: usize,
+    age: Option<u8>,
+    commute: Option<u8>,
+    start: Option<i64>,
+    data: bool,
+    flagged: usize,
+) -> Vec<SurveyResponse> {
+    (0..n)
+        .map(|i| SurveyResponse {
+            id_hash: format!("{tag:032x}{i:032x}"),
+            received_day: RECEIVED,
+            age_group: age.and_then(AgeGroup::new),
+            commute: commute.and_then(Commute::new),
+            start_day: start,
+            days: data.then(|| {
+                (FIRST + 1..=FIRST + 10)
+                    .map(|day| SurveyDayFlag {
+                        day,
+                        exposure_detected: day == FLAG_DAY && i < flagged,
+                    })
+                    .collect()
+            }),
+        })
+        .collect()
+}
+
+/// 353 answers: age 3 commuting 1 (200, 40 notified, start given), age 5 commuting 3 (100, 30
+/// notified), age 7 commuting 2 (3, none notified), and 50 with no answer and no daily data.
+fn seed(data: &Path) {
+    std::fs::create_dir_all(data).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", data.join("cocoa.db").display());
+        cocoa_server::private_files::prepare_sqlite(&url).unwrap();
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let mut all = group(1, 200, Some(3), Some(1), Some(18_500), true, 40);
+        all.extend(group(2, 100, Some(5), Some(3), None, true, 30));
+        all.extend(group(3, 3, Some(7), Some(2), None, true, 0));
+        all.extend(group(4, 50, None, None, None, false, 0));
+        assert_eq!(store.insert_survey_responses(&all).await.unwrap(), 353);
+    });
+}
+
+fn cocoa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(args)
+        .env("COCOA_LOG", "warn")
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_BLOB_URL")
+        .output()
+        .unwrap()
+}
+
+fn ok(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+/// The CSV's header and its rows keyed by the first field.
+fn csv(path: PathBuf) -> (String, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_owned();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect();
+    (header, rows)
+}
+
+fn row<'a>(rows: &'a [Vec<String>], key: &str) -> &'a [String] {
+    rows.iter()
+        .find(|r| r[0] == key)
+        .unwrap_or_else(|| panic!("no row {key}"))
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| (*x).to_owned()).collect()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    data: String,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let data = root.join("data");
+    seed(&data);
+    Setup {
+        data: data.display().to_string(),
+        root,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn exact_tables_and_report_with_the_protection_turned_down() {
+    let t = setup();
+    // --out is created if missing, nested.
+    let out = t.root.join("new").join("out");
+    let cases = t.root.join("cases.csv");
+    let mut text = String::from("Date,ALL,Hokkaido\n");
+    for d in 1..=30 {
+        text += &format!("2022/4/{d},{},1\n", 100 + d);
+    }
+    std::fs::write(&cases, text).unwrap();
+    let activity = t.root.join("activity.csv");
+    std::fs::write(&activity, "date,value\n2022-04-10,1.5\n2022-04-11,2\n").unwrap();
+    let periods = t.root.join("periods.csv");
+    std::fs::write(
+        &periods,
+        "start,end,label\n2022-04-08,2022-04-17,Golden week\n",
+    )
+    .unwrap();
+    let stdout = ok(&cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+        "--min-cell",
+        "1",
+        "--round-to",
+        "1",
+        "--cases",
+        cases.to_str().unwrap(),
+        "--activity",
+        activity.to_str().unwrap(),
+        "--periods",
+        periods.to_str().unwrap(),
+        "--active-users",
+        "1000",
+    ]));
+    assert!(stdout.starts_with("read 353 answers"), "{stdout}");
+    assert!(stdout.contains("wrote 9 files"), "{stdout}");
+    assert_eq!(stdout.lines().count(), 1);
+    assert!(!out.join("index.html").exists());
+
+    let (header, rows) = csv(out.join("tables/age.csv"));
+    assert_eq!(header, "age_group,respondents,notified,share");
+    assert_eq!(row(&rows, "3"), s(&["3", "200", "40", "0.2000"]));
+    assert_eq!(row(&rows, "5"), s(&["5", "100", "30", "0.3000"]));
+    assert_eq!(row(&rows, "7")[1], "3");
+
+    let (header, rows) = csv(out.join("tables/commute.csv"));
+    assert_eq!(
+        header,
+        "commute,respondents,notified,share,person_days,flagged_days,rate_per_1000"
+    );
+    assert_eq!(
+        row(&rows, "1"),
+        s(&["1", "200", "40", "0.2000", "2000", "40", "20.000"])
+    );
+    assert_eq!(
+        row(&rows, "3"),
+        s(&["3", "100", "30", "0.3000", "1000", "30", "30.000"])
+    );
+
+    let (header, rows) = csv(out.join("tables/daily.csv"));
+    assert_eq!(header, "date,respondents_with_data,flagged,registrations");
+    assert_eq!(rows.len(), 31, "2022-04-07 to 2022-05-07");
+    assert_eq!(rows[0][0], "2022-04-07");
+    assert_eq!(rows[30][0], "2022-05-07");
+    assert_eq!(
+        &row(&rows, "2022-04-13")[..3],
+        s(&["2022-04-13", "303", "70"])
+    );
+    assert_eq!(
+        &row(&rows, "2022-04-12")[..3],
+        s(&["2022-04-12", "303", ""])
+    );
+
+    let (header, rows) = csv(out.join("tables/cooperation.csv"));
+    assert_eq!(header, "item,answered,respondents");
+    assert_eq!(
+        rows,
+        vec![
+            s(&["q1", "303", "353"]),
+            s(&["q2", "303", "353"]),
+            s(&["start_date", "200", "353"]),
+            s(&["exposure_data", "303", "353"]),
+        ]
+    );
+    for other in [
+        "start_month",
+        "cooperation_by_age",
+        "cooperation_by_commute",
+        "received",
+    ] {
+        assert!(out.join(format!("tables/{other}.csv")).is_file(), "{other}");
+    }
+    let (_, rows) = csv(out.join("tables/received.csv"));
+    assert_eq!(row(&rows, "2022-05-07"), s(&["2022-05-07", "353"]));
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["protection"]["min_cell"], 1);
+    assert_eq!(report["protection"]["round_to"], 1);
+    assert!(report["protection"]["method"]["ja"].as_str().unwrap().len() > 10);
+    assert_eq!(report["answers"]["value"], 353);
+    assert_eq!(report["answers"]["suppressed"], false);
+    let age3 = &report["age"]["rows"][2];
+    assert_eq!(age3["age_group"], "3");
+    assert_eq!(age3["notified"]["numerator"]["value"], 40);
+    let interval = age3["notified"]["interval"].as_array().unwrap();
+    assert!(interval[0].as_f64().unwrap() < 0.2 && interval[1].as_f64().unwrap() > 0.2);
+    for q in ["registrations", "commuting", "activity", "cooperation"] {
+        let m = &report["questions"][q]["method"];
+        assert!(m["en"].is_string() && m["ja"].is_string(), "{q}");
+    }
+    // --cases: question 1 is also answered against national cases.
+    assert_eq!(
+        report["questions"]["registrations"]["against_national_cases"]["regressor"],
+        "NationalCases"
+    );
+    // --activity is read for question 3.
+    assert_eq!(report["side_inputs"]["activity"], true);
+    // --periods: question 3's rates per period.
+    assert_eq!(
+        report["questions"]["activity"]["by_period"][0]["label"],
+        "Golden week"
+    );
+    // --active-users: answers as a share of them.
+    assert_eq!(report["questions"]["cooperation"]["of_active_users"], 0.353);
+}
+
+#[test]
+fn defaults_suppress_small_groups_and_round_to_five() {
+    let t = setup();
+    let out = t.root.join("out");
+    let stdout = ok(&cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["answers_read"], 353);
+    assert!(summary["files"]
+        .as_array()
+        .unwrap()
+        .contains(&"report.json".into()));
+
+    let (_, rows) = csv(out.join("tables/age.csv"));
+    // Age group 7 has 3 respondents: suppressed.
+    assert_eq!(row(&rows, "7")[1], "");
+    // Every published count, in every table, is a multiple of 5.
+    let counts: [(&str, &[usize]); 8] = [
+        ("age", &[1, 2]),
+        ("start_month", &[1, 2]),
+        ("commute", &[1, 2, 4, 5]),
+        ("daily", &[1, 2, 3]),
+        ("cooperation", &[1, 2]),
+        ("cooperation_by_age", &[1, 2, 3, 4, 5]),
+        ("cooperation_by_commute", &[1, 2, 3, 4, 5]),
+        ("received", &[1]),
+    ];
+    let mut published = 0;
+    for (table, columns) in counts {
+        let (_, rows) = csv(out.join(format!("tables/{table}.csv")));
+        for r in &rows {
+            for &c in columns {
+                if !r[c].is_empty() {
+                    let v: u64 = r[c].parse().unwrap();
+                    assert_eq!(v % 5, 0, "{table}: {r:?}");
+                    published += 1;
+                }
+            }
+        }
+    }
+    assert!(published > 20, "{published}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["protection"]["min_cell"], 10);
+    assert_eq!(report["protection"]["round_to"], 5);
+    let age7 = &report["age"]["rows"][6]["notified"]["denominator"];
+    assert_eq!(age7["suppressed"], true);
+    assert_eq!(age7["value"], serde_json::Value::Null);
+    assert_eq!(age7["min_cell"], 10);
+}
+
+#[test]
+fn a_bad_side_input_names_its_file_and_line_and_writes_nothing() {
+    let t = setup();
+    let out = t.root.join("out");
+    let periods = t.root.join("periods.csv");
+    std::fs::write(
+        &periods,
+        "start,end,label\n2022-04-08,2022-04-10,a\n2022-04-31,2022-05-01,b\n",
+    )
+    .unwrap();
+    let output = cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+        "--periods",
+        periods.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("periods.csv") && stderr.contains("line 3"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let activity = t.root.join("activity.csv");
+    std::fs::write(&activity, "date,value\n2022-04-08,x\n").unwrap();
+    let output = cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+        "--activity",
+        activity.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("activity.csv") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+
+    let output = cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+        "--active-users",
+        "0",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(!out.exists());
+}
+
+#[test]
+fn help_names_every_flag() {
+    let stdout = ok(&cocoa(&["report", "--help"]));
+    for flag in [
+        "--out",
+        "--cases",
+        "--activity",
+        "--periods",
+        "--active-users",
+        "--min-cell",
+        "--round-to",
+        "--json",
+        "--data-dir",
+        "--config",
+        "--database-url",
+    ] {
+        assert!(stdout.contains(flag), "{flag}");
+    }
+    assert!(stdout.contains("[default: 10]") && stdout.contains("[default: 5]"));
+}
