@@ -10,7 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cocoa_api::{ListEntry, SigningKeyInfo};
 use cocoa_server::{Clock, ManualClock};
-use common::{Backend, Server, ADMIN_TOKEN};
+use common::{interval_of_day, Backend, Server, ADMIN_TOKEN};
 use gaen::{ExportVerifier, SignedExport, Tek};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -19,13 +19,6 @@ use std::sync::Arc;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2022, 8, 10, 5, 30, 0).unwrap()
-}
-
-fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
-        .unwrap()
-        .timestamp()
-        / 600
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -51,20 +44,7 @@ struct Fixture {
 
 impl Fixture {
     async fn issue(&self) -> String {
-        let r: Value = self
-            .http
-            .post(self.server.url("/api/v1/processing-numbers"))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        r["processingNumbers"][0]["processingNumber"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        common::issue_number(&self.http, &self.server).await
     }
 
     /// Registers keys for 1..=10 August with bytes `[seed + day; 16]`; returns them by day.

@@ -8,7 +8,7 @@ use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use cocoa_server::store::{PostgresStore, Store};
 use cocoa_server::{Clock, ManualClock};
-use common::{Backend, Server, ADMIN_TOKEN};
+use common::{interval_of_day, issue_number, Backend, Server, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -16,13 +16,6 @@ use std::sync::Arc;
 
 fn start_time() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2022, 8, 10, 5, 30, 0).unwrap()
-}
-
-fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
-        .unwrap()
-        .timestamp()
-        / 600
 }
 
 /// A well-formed registration with keys for 3..=9 August (onset 5 August).
@@ -57,21 +50,6 @@ fn client_from(address: &str) -> reqwest::Client {
         .local_address(address.parse::<IpAddr>().unwrap())
         .build()
         .unwrap()
-}
-
-async fn issue_number(http: &reqwest::Client, server: &Server) -> String {
-    let r = http
-        .post(server.url("/api/v1/processing-numbers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    r.json::<Value>().await.unwrap()["processingNumbers"][0]["processingNumber"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 /// Sends `count` wrong guesses at once, spread over `servers`; returns how many were evaluated

@@ -7,7 +7,7 @@ mod common;
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use cocoa_server::{Clock, ManualClock};
-use common::{Backend, Server, ADMIN_TOKEN};
+use common::{interval_of_day, Backend, Server, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sqlx::Connection;
@@ -94,13 +94,6 @@ impl Fixture {
     async fn stored_keys(&self) -> usize {
         self.backend.store.all_keys().await.unwrap().len()
     }
-}
-
-fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
-        .unwrap()
-        .timestamp()
-        / 600
 }
 
 /// A registration with keys for 1..=10 August (onset 5 August, symptomatic).

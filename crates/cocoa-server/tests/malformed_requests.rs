@@ -13,7 +13,7 @@ mod common;
 use base64::Engine;
 use chrono::{DateTime, TimeZone, Utc};
 use cocoa_server::{Clock, ManualClock};
-use common::{Backend, Server, ADMIN_TOKEN};
+use common::{interval_of_day, Backend, Server, ADMIN_TOKEN};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -226,13 +226,6 @@ fn case(name: &'static str, request: Request, status: u16, code: &'static str) -
         status,
         code,
     }
-}
-
-fn interval_of_day(day: u32) -> i64 {
-    Utc.with_ymd_and_hms(2022, 8, day, 0, 0, 0)
-        .unwrap()
-        .timestamp()
-        / 600
 }
 
 fn key(seed: u8, day: u32) -> Value {

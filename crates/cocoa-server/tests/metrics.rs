@@ -79,20 +79,7 @@ async fn metrics_are_scraped_and_their_counters_move() {
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 
     let before = scrape(&http, &server).await;
-    let issued: Value = http
-        .post(server.url("/api/v1/processing-numbers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let number = issued["processingNumbers"][0]["processingNumber"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let number = common::issue_number(&http, &server).await;
     let put = |body: Value, path: &'static str| {
         let request = http.put(server.url(path)).json(&body);
         async move { request.send().await.unwrap().status() }
@@ -129,20 +116,7 @@ async fn metrics_are_scraped_and_their_counters_move() {
     assert_eq!(file.status(), StatusCode::NOT_FOUND);
     // A storage failure that is a refusal: counted as internal.
     backend.break_key_inserts().await;
-    let issued: Value = http
-        .post(server.url("/api/v1/processing-numbers"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let second = issued["processingNumbers"][0]["processingNumber"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let second = common::issue_number(&http, &server).await;
     assert_eq!(
         put(registration(&second), "/api/v2/diagnosis").await,
         StatusCode::INTERNAL_SERVER_ERROR

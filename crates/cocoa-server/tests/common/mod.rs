@@ -217,3 +217,29 @@ impl Drop for Server {
         }
     }
 }
+
+/// The interval number of 00:00 UTC on `day` August 2022, the month most tests live in.
+pub fn interval_of_day(day: u32) -> i64 {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2022, 8, day, 0, 0, 0)
+        .unwrap()
+        .timestamp()
+        / 600
+}
+
+/// Issues one processing number through the admin API (201 expected), as a health centre would.
+pub async fn issue_number(http: &reqwest::Client, server: &Server) -> String {
+    let r = http
+        .post(server.url("/api/v1/processing-numbers"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+    r.json::<serde_json::Value>().await.unwrap()["processingNumbers"][0]["processingNumber"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
