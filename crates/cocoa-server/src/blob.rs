@@ -96,6 +96,8 @@ pub fn content_type(path: &str) -> &'static str {
         Some("zip") => "application/zip",
         Some("json") => "application/json",
         Some("txt") => "text/plain; charset=utf-8",
+        Some("html") => "text/html; charset=utf-8",
+        Some("csv") => "text/csv; charset=utf-8",
         _ => "application/octet-stream",
     }
 }

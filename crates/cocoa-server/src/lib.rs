@@ -9,6 +9,7 @@
 //! - [`numbers`]: processing numbers and their HMAC.
 //! - [`registration`]: the pure rules of a registration (validation, infectious window,
 //!   release times).
+//! - [`report`]: the published survey report's files in blob storage (served at `/report/`).
 //! - [`survey`]: the pure rules of the end-of-use survey (what an answer may hold, what is kept).
 //! - [`metrics`]: what `GET /metrics` shows (each `App` its own recorder).
 //! - [`private_files`]: the data folder 0700, databases and secrets 0600, shared ones refused.
@@ -37,6 +38,7 @@ pub mod numbers;
 pub mod private_files;
 pub mod ratelimit;
 pub mod registration;
+pub mod report;
 pub mod schedule;
 pub mod server;
 pub mod store;

@@ -124,8 +124,9 @@ const UNSERVED_PATHS: [&str; 18] = [
 
 /// Files that do not exist, under the route of the published files, with the documented path
 /// each request falls under: the route answers them (404 `not_found`, "no such file").
-const MISSING_FILES: [(&str, &str); 3] = [
+const MISSING_FILES: [(&str, &str); 4] = [
     ("/c19r/{region}/{file}.zip", "/c19r/440/0.zip"),
+    ("/report/tables/{table}.csv", "/report/tables/nope.csv"),
     ("/c19r/{region}/list.json", "/c19r/999/list.json"),
     ("/c19r/{region}/index.txt", "/c19r/999/index.txt"),
 ];
@@ -830,7 +831,7 @@ async fn documented_routes_are_exactly_the_routes_served() {
         .strip_prefix("/c19r/440/")
         .and_then(|f| f.strip_suffix(".zip"))
         .unwrap_or_else(|| panic!("{zip}"));
-    let values = [("region", "440"), ("file", file)];
+    let values = [("region", "440"), ("file", file), ("table", "age")];
 
     let documented = documented(&doc);
     let documented_paths: BTreeSet<String> = documented.iter().map(|(_, p)| p.clone()).collect();
@@ -913,7 +914,17 @@ async fn documented_routes_are_exactly_the_routes_served() {
             // Asked without the token.
             assert_eq!(head.status, StatusCode::UNAUTHORIZED, "HEAD {uri}");
         } else if get && !MISSING_FILES.contains(&(path.as_str(), uri.as_str())) {
-            assert_eq!(head.status, StatusCode::OK, "HEAD {uri}");
+            // HEAD answers as GET does: the file, or the redirect of `/report`.
+            let (_, get_answer) = answers
+                .iter()
+                .find(|(method, _)| **method == Method::GET)
+                .expect("GET is among the methods sent");
+            assert!(
+                [StatusCode::OK, StatusCode::PERMANENT_REDIRECT].contains(&get_answer.status),
+                "GET {uri}: {}",
+                get_answer.status
+            );
+            assert_eq!(head.status, get_answer.status, "HEAD {uri}");
         }
     }
     assert_eq!(
@@ -1442,7 +1453,21 @@ async fn publish(app: &App, doc: &Value) -> String {
     register_one(app, doc).await;
     let report = app.export().await.unwrap();
     assert_eq!(report.files.len(), 1, "{report:?}");
+    publish_report(app).await;
     format!("/{}", report.files[0].path)
+}
+
+/// A survey report's files, as `cocoa report` publishes them.
+async fn publish_report(app: &App) {
+    let files = [
+        ("index.html", "<!doctype html><title>report</title>"),
+        ("report.json", "{}"),
+        ("tables/age.csv", "age_group,respondents,notified,share\n"),
+    ]
+    .map(|(name, text)| (name.to_owned(), bytes::Bytes::from_static(text.as_bytes())));
+    cocoa_server::report::publish(app.state().blobs.as_ref(), &files)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -2699,7 +2724,7 @@ async fn stalled_bodies_get_408_exactly_where_documented() {
     let (_dir, app) = app_with(|c| c.http.request_body_timeout_seconds = 1).await;
     let doc = document(&app).await;
     let server = Serving::start(&app).await;
-    let values = [("region", "440"), ("file", "1")];
+    let values = [("region", "440"), ("file", "1"), ("table", "age")];
     let chaff = [("x-chaff", "1")];
     // (method, documented path, extra headers)
     type Probe<'a> = (String, String, &'a [(&'a str, &'a str)]);

@@ -51,13 +51,25 @@ async fn wildcard_response(
 /// A missing file and a path no file can have are both 404 `not_found`; a storage failure is
 /// 503 `storage_unavailable`.
 pub async fn blob_response(blobs: &dyn BlobStore, path: &str, headers: &HeaderMap) -> Response {
-    let Some(path) = store_path(path) else {
-        return not_found();
-    };
-    match blobs.get(&path).await {
+    match store_path(path) {
+        Some(path) => stored_response(blobs, &path, headers, not_found).await,
+        None => not_found(),
+    }
+}
+
+/// The answer for the blob at `path` (a store path, checked again by the store): the file with
+/// its ETag, `Content-Type` and `Cache-Control`, 304 for a matching `If-None-Match`, `missing()`
+/// when there is no such file, 503 `storage_unavailable` when storage fails.
+pub(crate) async fn stored_response(
+    blobs: &dyn BlobStore,
+    path: &str,
+    headers: &HeaderMap,
+    missing: fn() -> Response,
+) -> Response {
+    match blobs.get(path).await {
         Ok(Some(found)) => {
             let etag = HeaderValue::from_str(&found.etag).ok();
-            let cache = HeaderValue::from_static(blob::cache_control(&path));
+            let cache = HeaderValue::from_static(blob::cache_control(path));
             if let Some(etag) = &etag {
                 if none_match(headers, &found.etag) {
                     return (
@@ -71,7 +83,7 @@ pub async fn blob_response(blobs: &dyn BlobStore, path: &str, headers: &HeaderMa
                 [
                     (
                         header::CONTENT_TYPE,
-                        HeaderValue::from_static(blob::content_type(&path)),
+                        HeaderValue::from_static(blob::content_type(path)),
                     ),
                     (header::CACHE_CONTROL, cache),
                 ],
@@ -83,7 +95,7 @@ pub async fn blob_response(blobs: &dyn BlobStore, path: &str, headers: &HeaderMa
             }
             response
         }
-        Ok(None) | Err(BlobError::InvalidPath(_)) => not_found(),
+        Ok(None) | Err(BlobError::InvalidPath(_)) => missing(),
         Err(e) => ApiError::unavailable(e).into_response(),
     }
 }

@@ -8,6 +8,7 @@ mod diagnosis;
 mod error;
 mod export;
 mod numbers;
+mod report;
 mod stats;
 mod survey;
 
@@ -127,6 +128,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/export-signing-keys", get(export::signing_keys))
         .route("/api/v1/stats/registrations", get(stats::registrations))
         .route("/c19r/{*path}", get(c19r::serve_blob))
+        .route("/report", get(report::redirect))
+        .route("/report/", get(report::index))
+        .route("/report/{*path}", get(report::serve_file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Bodies are read with our own limit so that the 413 answer has our JSON shape.
