@@ -15,7 +15,9 @@
 //! The analysis reads the survey's domain types from `cocoa-api`, never from the server.
 
 pub mod date;
+pub mod dp;
 pub mod estimate;
+pub mod html;
 pub mod inputs;
 pub mod protect;
 pub mod stats;

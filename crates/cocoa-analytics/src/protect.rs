@@ -36,12 +36,20 @@
 //!    count whose rounding changes between the two is pinned down); keyed rounding and the
 //!    spread of the threshold do (see the tests), so publish with `round_to` above 1.
 //!
+//! 4. **Differential privacy, optional** ([`crate::dp`], [`Protection::with_dp`]): the counts
+//!    are noised before these rules, and the rules see the noised counts only (so the threshold
+//!    is met by a noised count: it is private too); without record keys, as they are a function
+//!    of who is in a count: a fixed threshold (no spread) and rounding to the nearest multiple.
+//!    A published count then carries its noise variance ([`Published::noise_variance`]), and
+//!    the intervals of [`Share`] and [`Rate`] add it.
+//!
 //! The unsafe state is unrepresentable: [`Published`] has a private field and no public
 //! constructor but [`Published::EMPTY`], so a count reaches an output only through
 //! [`Protection::single`], [`Protection::column`], [`Protection::grid`] or a [`System`];
 //! [`Share`] and [`Rate`] are built from `Published` counts only, and the crate's tables from
 //! these three.
 
+use crate::dp::DpBudget;
 use std::fmt;
 
 /// Default threshold: a published count comes from at least this many respondents.
@@ -56,6 +64,7 @@ pub struct Protection {
     round_to: u64,
     spread: u64,
     secret: u64,
+    dp: Option<DpBudget>,
 }
 
 /// The secret stays out of logs.
@@ -65,6 +74,7 @@ impl fmt::Debug for Protection {
             .field("min_cell", &self.min_cell)
             .field("round_to", &self.round_to)
             .field("spread", &self.spread)
+            .field("dp", &self.dp)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +97,7 @@ impl Default for Protection {
             round_to: DEFAULT_ROUND_TO,
             spread: DEFAULT_ROUND_TO,
             secret: 0,
+            dp: None,
         }
     }
 }
@@ -132,6 +143,8 @@ impl Cell {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Published {
     value: Option<u64>,
+    /// The variance of the DP noise in it, as `f64` bits (0: no noise).
+    noise: u64,
 }
 
 impl Published {
@@ -149,9 +162,30 @@ impl Published {
         self.value.map(|v| v as f64)
     }
 
+    /// The variance of the differential-privacy noise in the count (0 without DP, or when
+    /// suppressed).
+    pub fn noise_variance(self) -> f64 {
+        f64::from_bits(self.noise)
+    }
+
+    /// The same count, holding DP noise of this variance (a suppressed one holds none).
+    pub(crate) fn with_noise_variance(self, variance: f64) -> Self {
+        if self.value.is_some() && variance.is_finite() && variance > 0.0 {
+            Self {
+                noise: variance.to_bits(),
+                ..self
+            }
+        } else {
+            self
+        }
+    }
+
     /// No value: what a table shows where it has nothing to show (a day missing from a side
     /// input, say). Publishes nothing, so anyone may use it.
-    pub const EMPTY: Self = Self { value: None };
+    pub const EMPTY: Self = Self {
+        value: None,
+        noise: 0,
+    };
 }
 
 /// The count, or nothing (an empty CSV field) when suppressed.
@@ -179,6 +213,7 @@ impl Protection {
             round_to,
             spread: round_to,
             secret: 0,
+            dp: None,
         })
     }
 
@@ -197,6 +232,19 @@ impl Protection {
 
     pub fn spread(self) -> u64 {
         self.spread
+    }
+
+    /// Differential privacy on top of the rules, with this budget ([`crate::dp`]).
+    pub fn with_dp(self, budget: DpBudget) -> Self {
+        Self {
+            dp: Some(budget),
+            ..self
+        }
+    }
+
+    /// The DP budget, if differential privacy is on.
+    pub fn dp(self) -> Option<DpBudget> {
+        self.dp
     }
 
     /// The bar a cell must meet: `min_cell`, raised by 0 ..= `spread − 1` from its key (not
@@ -249,6 +297,7 @@ impl Protection {
         } else {
             Published {
                 value: Some(self.round_cell(cell)),
+                noise: 0,
             }
         }
     }
@@ -462,6 +511,13 @@ impl Solution {
         self.values[id.0]
     }
 
+    /// Records the variance of the DP noise in a published count (the noised cells it is the
+    /// sum of); nothing for a suppressed one.
+    pub(crate) fn set_noise_variance(&mut self, id: CellId, variance: f64) {
+        let v = &mut self.values[id.0];
+        *v = v.with_noise_variance(variance);
+    }
+
     pub fn grid(&self, ids: &GridIds) -> Grid {
         Grid {
             rows: ids.rows,
@@ -582,9 +638,27 @@ impl Share {
         self.parts().map(|(x, n)| x / n)
     }
 
-    /// Wilson score interval, 95%.
+    /// Wilson score interval, 95%. With DP noise in the counts, each side is widened to hold
+    /// it too: `p ∓ √(side² + 1.96² s²)`, with the noise variance of the share by the delta
+    /// method, `s² = (V_x + p² V_n) / n²` (numerator and denominator noise taken as
+    /// independent; where the numerator is part of the denominator their covariance is
+    /// positive, and this overstates the noise a little).
     pub fn interval(self) -> Option<(f64, f64)> {
-        self.parts().map(|(x, n)| wilson(x, n))
+        let (x, n) = self.parts()?;
+        let (lo, hi) = wilson(x, n);
+        let (vx, vn) = (
+            self.numerator.noise_variance(),
+            self.denominator.noise_variance(),
+        );
+        if vx == 0.0 && vn == 0.0 {
+            return Some((lo, hi));
+        }
+        let p = x / n;
+        let noise = Z95 * Z95 * (vx + p * p * vn) / (n * n);
+        Some((
+            (p - ((p - lo) * (p - lo) + noise).sqrt()).max(0.0),
+            (p + ((hi - p) * (hi - p) + noise).sqrt()).min(1.0),
+        ))
     }
 }
 
@@ -601,7 +675,10 @@ pub fn wilson(x: f64, n: f64) -> (f64, f64) {
 /// A rate: `per` × events / exposure (flagged days per 1,000 person-days, say), both published
 /// counts, with a 95% interval by the Poisson log-normal approximation
 /// (`rate × exp(±1.96 √(φ / events))`), widened by a dispersion factor φ ≥ 1 when the events
-/// cluster (0 events: `0 .. per × 3.69 φ / exposure`, the exact Poisson bound).
+/// cluster (0 events: `0 .. per × 3.69 φ / exposure`, the exact Poisson bound). With DP noise
+/// in the counts, the log rate's variance adds `V_y / y² + V_t / t²` (the noise, by the delta
+/// method, taken as independent: an overstatement where the events are part of the exposure),
+/// and the bound for 0 events adds `1.96 √V_y` events.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rate {
     numerator: Published,
@@ -660,11 +737,22 @@ impl Rate {
 
     pub fn interval(self) -> Option<(f64, f64)> {
         let (y, t) = self.parts()?;
+        let (vy, vt) = (
+            self.numerator.noise_variance(),
+            self.denominator.noise_variance(),
+        );
         if y == 0.0 {
-            return Some((0.0, self.per * 3.689 * self.dispersion / t));
+            if vy == 0.0 {
+                return Some((0.0, self.per * 3.689 * self.dispersion / t));
+            }
+            return Some((
+                0.0,
+                self.per * (3.689 * self.dispersion + Z95 * vy.sqrt()) / t,
+            ));
         }
         let rate = self.per * y / t;
-        let f = (Z95 * (self.dispersion / y).sqrt()).exp();
+        let noise = vy / (y * y) + vt / (t * t);
+        let f = (Z95 * (self.dispersion / y + noise).sqrt()).exp();
         Some((rate / f, rate * f))
     }
 }
@@ -797,5 +885,41 @@ mod tests {
         let suppressed = Share::new(p.single(Cell::count(3)), p.single(Cell::count(99)));
         assert_eq!((suppressed.value(), suppressed.interval()), (None, None));
         assert_eq!(format!("{}", p.single(Cell::count(3))), "");
+    }
+
+    #[test]
+    fn dp_noise_widens_the_intervals_and_nothing_else() {
+        let p = Protection::new(1, 1).unwrap();
+        let (x, n) = (p.single(Cell::count(30)), p.single(Cell::count(100)));
+        let plain = Share::new(x, n);
+        assert_eq!(plain.interval(), Some(wilson(30.0, 100.0)));
+        assert_eq!(x.noise_variance(), 0.0);
+        let noisy = Share::new(x.with_noise_variance(25.0), n.with_noise_variance(100.0));
+        assert_eq!(noisy.value(), plain.value());
+        let ((lo, hi), (wlo, whi)) = (noisy.interval().unwrap(), wilson(30.0, 100.0));
+        assert!(lo < wlo && whi < hi);
+        // s² = (25 + 0.09 × 100) / 100², each side widened in quadrature.
+        let s2 = (25.0 + 0.09 * 100.0) / 1e4;
+        assert!((hi - 0.3 - ((whi - 0.3).powi(2) + Z95 * Z95 * s2).sqrt()).abs() < 1e-15);
+        // A suppressed count holds no noise.
+        assert_eq!(
+            Published::EMPTY.with_noise_variance(4.0).noise_variance(),
+            0.0
+        );
+
+        let (y, t) = (p.single(Cell::count(20)), p.single(Cell::count(1000)));
+        let (plo, phi) = Rate::new(y, t, 1000.0).interval().unwrap();
+        let (nlo, nhi) = Rate::new(y.with_noise_variance(16.0), t, 1000.0)
+            .interval()
+            .unwrap();
+        assert!(nlo < plo && phi < nhi);
+        // log scale: √(1/20 + 16/400) instead of √(1/20).
+        assert!((nhi / 20.0 - (Z95 * (0.05_f64 + 0.04).sqrt()).exp()).abs() < 1e-12);
+        let zero = p.single(Cell::of(0, 5));
+        let (_, bound) = Rate::new(zero, t, 1000.0).interval().unwrap();
+        let (_, noisy_bound) = Rate::new(zero.with_noise_variance(9.0), t, 1000.0)
+            .interval()
+            .unwrap();
+        assert!((noisy_bound - bound - 1000.0 * Z95 * 3.0 / 1000.0).abs() < 1e-12);
     }
 }

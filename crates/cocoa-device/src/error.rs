@@ -5,7 +5,7 @@ use crate::http::NetworkError;
 use crate::storage::StorageError;
 
 /// Why an operation of the phone failed. Unless stated otherwise, nothing was changed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     #[error(transparent)]

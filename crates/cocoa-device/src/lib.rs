@@ -13,10 +13,21 @@
 //!   simulator. [`http`]: the `Http` trait (and a reqwest client behind a feature).
 //! - [`phone`]: `Phone`, which ties them together: key schedule, sightings, checks, history,
 //!   registration. [`exposure_data`]: "save information".
+//! - [`lab`]: many phones on one machine (a test lab, the simulator) checking together:
+//!   `Lab::check_all` gives each phone exactly what its own `Phone::check` would, while the
+//!   configuration, the list and each file are downloaded and verified once, and each key's
+//!   RPIs are derived once and probed once by every phone's sightings; each phone then
+//!   evaluates the keys it hit exactly, scores, notifies and commits as its own check does.
+//!
+//! # Memory
+//! A [`Sighting`] value is 48 bytes with no allocation of its own; [`MemoryStorage`] keeps
+//! sightings packed in 27 ([`storage::PACKED_SIGHTING_BYTES`]), and [`Phone::prune`] deletes
+//! those older than 14 days (giving their memory back).
 
 mod error;
 pub mod exposure_data;
 pub mod http;
+pub mod lab;
 pub mod matching;
 pub mod phone;
 pub mod risk;
@@ -26,6 +37,7 @@ pub mod types;
 
 pub use error::Error;
 pub use http::{Http, NetworkError, Response};
+pub use lab::Lab;
 pub use phone::{CheckReport, DayView, FailedFile, Phone, PhoneSettings, Status};
 pub use storage::{MemoryStorage, SqliteStorage, Storage, StorageError, TekRecord};
 pub use survey::SurveyAnswer;

@@ -345,127 +345,80 @@ impl<S: Storage> Phone<S> {
         Ok(())
     }
 
-    /// Downloads and verifies one listed file; the error says why it cannot be used.
-    fn fetch_file(
-        &self,
-        http: &dyn Http,
-        entry: &ListEntry,
-        verifiers: &[ExportVerifier],
-    ) -> Result<SignedExport, String> {
-        let response = http.get(&entry.url).map_err(|e| e.to_string())?;
-        if response.status != 200 {
-            return Err(format!("HTTP {}", response.status));
-        }
-        let file = SignedExport::from_zip(&response.body).map_err(|e| e.to_string())?;
-        file.verify(verifiers).map_err(|e| e.to_string())?;
-        Ok(file)
-    }
-
-    fn fetch(&self, http: &dyn Http, url: &str) -> Result<Response, Error> {
-        let response = http.get(url)?;
-        if response.status != 200 {
-            return Err(Error::ServerStatus {
-                url: url.to_owned(),
-                status: response.status,
-            });
-        }
-        Ok(response)
-    }
-
     /// An exposure check (see the crate documentation): new files only, each verified. A file
     /// that cannot be downloaded or does not verify is reported, never matched, and retried at
     /// the next check; the others are matched. The watermark (the largest `created` below which
     /// every listed file is processed) never passes an unprocessed file, and files processed above
-    /// it are remembered, so no file is ever matched twice. Results are committed in one step: a
+    /// it are remembered (a file listed more than once, until the watermark passes its last
+    /// listing), so no file is ever matched twice. Results are committed in one step: a
     /// check that fails (configuration, list, storage) changes nothing.
+    ///
+    /// It runs in four stages, which [`crate::lab::Lab::check_all`] runs too (sharing between
+    /// phones only what is the same for all of them): what the server publishes and which of its
+    /// files are new for this phone (`Published::fetch`, `plan`); each file downloaded and
+    /// verified; its keys matched against the sightings; risk, the notification rule and the
+    /// one commit (`commit_check`).
     pub fn check(&mut self, now: i64, http: &dyn Http) -> Result<CheckReport, Error> {
         let settings = self.settings()?;
-        let base = &settings.server_url;
-        let verifiers = settings
-            .public_keys_pem
-            .iter()
-            .map(|pem| {
-                ExportVerifier::from_pem(pem)
-                    .map_err(|e| Error::Invalid(format!("a stored public key: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let config_url = format!("{base}/c19r/exposure_configuration/configuration.json");
-        let exposure_json = self.fetch(http, &config_url)?.body;
-        let exposure: ExposureConfiguration = serde_json::from_slice(&exposure_json)
-            .map_err(|e| e.to_string())
-            .and_then(|c: ExposureConfiguration| c.validate().map(|()| c))
-            .map_err(|reason| Error::BadConfiguration {
-                url: config_url.clone(),
-                reason,
-            })?;
-        let risk_url =
-            format!("{base}/c19r/exposure_configuration/risk_calculation_configuration.json");
-        let risk_json = self.fetch(http, &risk_url)?.body;
-        let rule: RiskCalculationConfiguration = serde_json::from_slice(&risk_json)
-            .map_err(|e| e.to_string())
-            .and_then(|c: RiskCalculationConfiguration| c.validate().map(|()| c))
-            .map_err(|reason| Error::BadConfiguration {
-                url: risk_url.clone(),
-                reason,
-            })?;
-
-        let list_url = format!("{base}/c19r/{}/list.json", settings.region);
-        let list: Vec<ListEntry> = serde_json::from_slice(&self.fetch(http, &list_url)?.body)
-            .map_err(|e| Error::BadList {
-                url: list_url.clone(),
-                reason: e.to_string(),
-            })?;
-        let last_key = last_created_setting(&settings.region);
-        let processed_key = processed_files_setting(&settings.region);
-        let last_created: i64 = self.parsed_setting(&last_key)?.unwrap_or(0);
-        let mut processed: BTreeMap<String, i64> =
-            self.json_setting(&processed_key)?.unwrap_or_default();
-        let mut to_do: Vec<&ListEntry> = list
-            .iter()
-            .filter(|e| e.created > last_created && !processed.contains_key(&e.url))
-            .collect();
-        to_do.sort_by_key(|e| e.created);
-
+        let verifiers = verifiers(&settings)?;
+        let published = Published::fetch(http, &settings)?;
+        let plan = self.plan(&settings, &published.list)?;
         let sightings = self.storage.sightings()?;
         let index = matching::SightingIndex::new(&sightings);
         let engine = matching::Engine::new(&index, self.threads);
-        let mut report = CheckReport::default();
-        let mut matches: Vec<KeyMatch> = Vec::new();
-        for entry in to_do {
-            if processed.contains_key(&entry.url)
-                || report.files_failed.iter().any(|f| f.url == entry.url)
-            {
-                continue; // listed twice
-            }
-            match self.fetch_file(http, entry, &verifiers) {
-                Ok(file) => {
-                    report.files_processed += 1;
-                    report.keys_processed += file.export.keys.len() as u64;
-                    matches.extend(engine.match_keys(&file.export.keys));
-                    processed.insert(entry.url.clone(), entry.created);
-                }
-                Err(reason) => report.files_failed.push(FailedFile {
-                    url: entry.url.clone(),
-                    created: entry.created,
-                    reason,
-                }),
-            }
-        }
-        // The watermark moves to the largest listed `created` below the first unprocessed file:
-        // everything listed up to it is processed (now or before). Processed files above it stay
-        // remembered until it passes them.
-        let first_unprocessed = report.files_failed.iter().map(|f| f.created).min();
-        let largest = list
-            .iter()
-            .map(|e| e.created)
-            .filter(|&c| first_unprocessed.is_none_or(|first| c < first))
-            .fold(last_created, i64::max);
-        processed.retain(|_, created| *created > largest);
-        report.matched_keys = matches.len();
+        let files = plan.run(&published.list, |_, entry| {
+            let file = parse_file(download_file(http, &entry.url)?)?;
+            verify_file(&file, &verifiers)?;
+            Ok(FileOutcome {
+                keys: file.export.keys.len() as u64,
+                matches: engine.match_keys(&file.export.keys),
+            })
+        });
+        self.commit_check(now, &published, files)
+    }
 
+    /// Stage 1 for this phone: the listed files it has not processed, each once, oldest first.
+    pub(crate) fn plan(&self, settings: &PhoneSettings, list: &[ListEntry]) -> Result<Plan, Error> {
+        let last_created: i64 = self
+            .parsed_setting(&last_created_setting(&settings.region))?
+            .unwrap_or(0);
+        let processed: BTreeMap<String, i64> = self
+            .json_setting(&processed_files_setting(&settings.region))?
+            .unwrap_or_default();
+        let mut to_do: Vec<usize> = (0..list.len())
+            .filter(|&i| list[i].created > last_created && !processed.contains_key(&list[i].url))
+            .collect();
+        to_do.sort_by_key(|&i| list[i].created);
+        // A file listed twice is tried once, at its first (oldest) listing.
+        let mut seen = std::collections::HashSet::new();
+        to_do.retain(|&i| seen.insert(list[i].url.as_str()));
+        Ok(Plan {
+            region: settings.region.clone(),
+            last_created,
+            processed,
+            to_do,
+        })
+    }
+
+    /// Stage 4: exposure windows of the new matches, daily summaries merged with the stored
+    /// ones, the notification rule over the last 15 days, and everything committed in one step.
+    pub(crate) fn commit_check(
+        &mut self,
+        now: i64,
+        published: &Published,
+        files: FilesDone,
+    ) -> Result<CheckReport, Error> {
+        let FilesDone {
+            mut report,
+            matches,
+            region,
+            watermark,
+            processed,
+        } = files;
+        let exposure = &published.exposure;
         let new_windows: Vec<ExposureWindow> = matches
             .iter()
-            .flat_map(|m| risk::exposure_windows(m, &exposure))
+            .flat_map(|m| risk::exposure_windows(m, exposure))
             .collect();
         let stored = self.storage.daily_summaries()?;
         let merged = risk::merge_daily_summaries(&stored, &risk::daily_summaries(&new_windows));
@@ -483,33 +436,30 @@ impl<S: Storage> Phone<S> {
                 .filter(|w| w.date == day.date)
                 .cloned()
                 .collect();
-            if risk::is_high_risk(day, &of_day, &rule) && !notified.contains(&day.date) {
+            if risk::is_high_risk(day, &of_day, &published.rule) && !notified.contains(&day.date) {
                 notified.push(day.date);
                 report.new_high_risk_days.push(day_string(day.date));
             }
         }
         notified.sort_unstable();
         let settings_changes = vec![
-            (last_key, largest.to_string()),
+            (last_created_setting(&region), watermark.to_string()),
             (
-                processed_key,
+                processed_files_setting(&region),
                 serde_json::to_string(&processed).expect("plain values serialise"),
             ),
             (
-                failed_files_setting(&settings.region),
+                failed_files_setting(&region),
                 serde_json::to_string(&report.files_failed).expect("plain values serialise"),
             ),
             (
                 NOTIFIED_DAYS.to_owned(),
                 serde_json::to_string(&notified).expect("numbers serialise"),
             ),
-            (
-                RISK_CONFIGURATION.to_owned(),
-                String::from_utf8_lossy(&risk_json).into_owned(),
-            ),
+            (RISK_CONFIGURATION.to_owned(), published.risk_text.clone()),
             (
                 EXPOSURE_CONFIGURATION.to_owned(),
-                String::from_utf8_lossy(&exposure_json).into_owned(),
+                published.exposure_text.clone(),
             ),
             (LAST_CHECK.to_owned(), now.to_string()),
         ];
@@ -580,7 +530,7 @@ impl<S: Storage> Phone<S> {
             server_url: settings.server_url,
             region: settings.region,
             keys: s.teks()?.len(),
-            sightings: s.sightings()?.len(),
+            sightings: s.sighting_count()?,
             last_check,
             notified_days: self.notified_days()?.into_iter().map(day_string).collect(),
             registration_pending: self.pending_registration()?.is_some(),
@@ -699,6 +649,193 @@ impl<S: Storage> Phone<S> {
                     .unwrap_or_else(|| format!("HTTP {}", response.status)),
             }),
             status => Err(Error::ServerUnavailable { status }),
+        }
+    }
+}
+
+/// The verifiers of the phone's trusted keys.
+pub(crate) fn verifiers(settings: &PhoneSettings) -> Result<Vec<ExportVerifier>, Error> {
+    settings
+        .public_keys_pem
+        .iter()
+        .map(|pem| {
+            ExportVerifier::from_pem(pem)
+                .map_err(|e| Error::Invalid(format!("a stored public key: {e}")))
+        })
+        .collect()
+}
+
+fn fetch(http: &dyn Http, url: &str) -> Result<Response, Error> {
+    let response = http.get(url)?;
+    if response.status != 200 {
+        return Err(Error::ServerStatus {
+            url: url.to_owned(),
+            status: response.status,
+        });
+    }
+    Ok(response)
+}
+
+/// Stage 2: a listed file's bytes; the error says why there are none.
+pub(crate) fn download_file(http: &dyn Http, url: &str) -> Result<Vec<u8>, String> {
+    let response = http.get(url).map_err(|e| e.to_string())?;
+    if response.status != 200 {
+        return Err(format!("HTTP {}", response.status));
+    }
+    Ok(response.body)
+}
+
+/// Stage 2: a downloaded file read; the error says why it cannot be used.
+pub(crate) fn parse_file(bytes: Vec<u8>) -> Result<SignedExport, String> {
+    SignedExport::from_zip(&bytes).map_err(|e| e.to_string())
+}
+
+/// Stage 2: whether a file verifies with one of the phone's trusted keys; the error says why
+/// not.
+pub(crate) fn verify_file(file: &SignedExport, verifiers: &[ExportVerifier]) -> Result<(), String> {
+    file.verify(verifiers).map(drop).map_err(|e| e.to_string())
+}
+
+/// What a server publishes for a check: its configuration (risk scoring and the notification
+/// rule) and the list of key files of the phone's region.
+#[derive(Debug, Clone)]
+pub(crate) struct Published {
+    /// The configuration files as the phone stores them.
+    pub(crate) exposure_text: String,
+    pub(crate) exposure: ExposureConfiguration,
+    pub(crate) risk_text: String,
+    pub(crate) rule: RiskCalculationConfiguration,
+    pub(crate) list: Vec<ListEntry>,
+}
+
+impl Published {
+    /// Stage 1, from the server: the configuration files and the list, each validated.
+    pub(crate) fn fetch(http: &dyn Http, settings: &PhoneSettings) -> Result<Self, Error> {
+        let base = &settings.server_url;
+        let config_url = format!("{base}/c19r/exposure_configuration/configuration.json");
+        let exposure_json = fetch(http, &config_url)?.body;
+        let exposure: ExposureConfiguration = serde_json::from_slice(&exposure_json)
+            .map_err(|e| e.to_string())
+            .and_then(|c: ExposureConfiguration| c.validate().map(|()| c))
+            .map_err(|reason| Error::BadConfiguration {
+                url: config_url.clone(),
+                reason,
+            })?;
+        let risk_url =
+            format!("{base}/c19r/exposure_configuration/risk_calculation_configuration.json");
+        let risk_json = fetch(http, &risk_url)?.body;
+        let rule: RiskCalculationConfiguration = serde_json::from_slice(&risk_json)
+            .map_err(|e| e.to_string())
+            .and_then(|c: RiskCalculationConfiguration| c.validate().map(|()| c))
+            .map_err(|reason| Error::BadConfiguration {
+                url: risk_url.clone(),
+                reason,
+            })?;
+        let list_url = format!("{base}/c19r/{}/list.json", settings.region);
+        let list: Vec<ListEntry> =
+            serde_json::from_slice(&fetch(http, &list_url)?.body).map_err(|e| Error::BadList {
+                url: list_url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            exposure_text: String::from_utf8_lossy(&exposure_json).into_owned(),
+            exposure,
+            risk_text: String::from_utf8_lossy(&risk_json).into_owned(),
+            rule,
+            list,
+        })
+    }
+}
+
+/// Stage 1's answer for one phone: its watermark, the files it processed above it, and the
+/// listed files new for it (each once, oldest first).
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    region: String,
+    last_created: i64,
+    processed: BTreeMap<String, i64>,
+    /// Positions in the list.
+    pub(crate) to_do: Vec<usize>,
+}
+
+/// One file of a phone's plan, downloaded, verified and matched.
+#[derive(Debug, Clone)]
+pub(crate) struct FileOutcome {
+    /// The keys in the file.
+    pub(crate) keys: u64,
+    /// Its keys this phone heard, in file order.
+    pub(crate) matches: Vec<KeyMatch>,
+}
+
+/// A phone's files done (stages 2 and 3): what stage 4 scores and commits.
+#[derive(Debug, Clone)]
+pub(crate) struct FilesDone {
+    report: CheckReport,
+    matches: Vec<KeyMatch>,
+    region: String,
+    watermark: i64,
+    processed: BTreeMap<String, i64>,
+}
+
+impl Plan {
+    /// Stages 2 and 3: `use_file` downloads, verifies and matches each planned file (in plan
+    /// order; given with its position in `list`, the list the plan was made from), or says why
+    /// it cannot be used; the report, the matches and the new watermark follow from its answers.
+    pub(crate) fn run(
+        self,
+        list: &[ListEntry],
+        mut use_file: impl FnMut(usize, &ListEntry) -> Result<FileOutcome, String>,
+    ) -> FilesDone {
+        let Self {
+            region,
+            last_created,
+            mut processed,
+            to_do,
+        } = self;
+        let mut report = CheckReport::default();
+        let mut matches: Vec<KeyMatch> = Vec::new();
+        for &i in &to_do {
+            let entry = &list[i];
+            match use_file(i, entry) {
+                Ok(file) => {
+                    report.files_processed += 1;
+                    report.keys_processed += file.keys;
+                    matches.extend(file.matches);
+                    processed.insert(entry.url.clone(), entry.created);
+                }
+                Err(reason) => report.files_failed.push(FailedFile {
+                    url: entry.url.clone(),
+                    created: entry.created,
+                    reason,
+                }),
+            }
+        }
+        // The watermark moves to the largest listed `created` below the first unprocessed file:
+        // everything listed up to it is processed (now or before). Processed files above it stay
+        // remembered until it passes them.
+        let first_unprocessed = report.files_failed.iter().map(|f| f.created).min();
+        let watermark = list
+            .iter()
+            .map(|e| e.created)
+            .filter(|&c| first_unprocessed.is_none_or(|first| c < first))
+            .fold(last_created, i64::max);
+        // A processed file listed more than once is remembered until the watermark passes its
+        // last listing (else a later listing would make it new again).
+        if !processed.is_empty() {
+            for e in list {
+                if let Some(created) = processed.get_mut(e.url.as_str()) {
+                    *created = (*created).max(e.created);
+                }
+            }
+        }
+        processed.retain(|_, created| *created > watermark);
+        report.matched_keys = matches.len();
+        FilesDone {
+            report,
+            matches,
+            region,
+            watermark,
+            processed,
         }
     }
 }

@@ -18,7 +18,7 @@ pub struct TekRecord {
 }
 
 /// The storage failed or holds something unreadable.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
     #[error("storage: {0}")]
     Backend(String),
@@ -47,6 +47,27 @@ pub trait Storage {
 
     fn add_sightings(&mut self, sightings: &[Sighting]) -> Result<(), StorageError>;
     fn sightings(&self) -> Result<Vec<Sighting>, StorageError>;
+    /// Calls `f` with every sighting, a slice at a time, in the order of [`Self::sightings`]
+    /// (a storage that can hands them over without holding them all at once).
+    fn visit_sightings(&self, f: &mut dyn FnMut(&[Sighting])) -> Result<(), StorageError> {
+        f(&self.sightings()?);
+        Ok(())
+    }
+    /// Calls `f` with the RPI of every sighting, a slice at a time, in the order of
+    /// [`Self::sightings`]: all that probing many phones' sightings at once needs
+    /// ([`crate::lab`]; [`MemoryStorage`] hands over its own array, without decoding).
+    fn visit_rpis(&self, f: &mut dyn FnMut(&[Rpi])) -> Result<(), StorageError> {
+        let mut rpis = Vec::new();
+        self.visit_sightings(&mut |sightings| {
+            rpis.clear();
+            rpis.extend(sightings.iter().map(|s| s.rpi));
+            f(&rpis);
+        })
+    }
+    /// How many sightings are kept.
+    fn sighting_count(&self) -> Result<usize, StorageError> {
+        Ok(self.sightings()?.len())
+    }
     /// Deletes sightings made before `at` (unix seconds).
     fn delete_sightings_before(&mut self, at: i64) -> Result<u64, StorageError>;
 
@@ -71,11 +92,13 @@ pub trait Storage {
     fn wipe(&mut self) -> Result<(), StorageError>;
 }
 
-/// A phone's storage in memory: for simulations and tests.
+/// A phone's storage in memory: for simulations and tests. Sightings are kept packed, 27 bytes
+/// each with no allocation of their own ([`PACKED_SIGHTING_BYTES`],
+/// [`MemoryStorage::sighting_bytes`]), and the memory of pruned ones is given back.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     teks: Vec<TekRecord>,
-    sightings: Vec<Sighting>,
+    sightings: SightingLog,
     settings: BTreeMap<String, String>,
     summaries: BTreeMap<i64, DailySummary>,
     windows: Vec<ExposureWindow>,
@@ -100,18 +123,33 @@ impl Storage for MemoryStorage {
     }
 
     fn add_sightings(&mut self, sightings: &[Sighting]) -> Result<(), StorageError> {
-        self.sightings.extend_from_slice(sightings);
+        self.sightings.extend(sightings);
         Ok(())
     }
 
     fn sightings(&self) -> Result<Vec<Sighting>, StorageError> {
-        Ok(self.sightings.clone())
+        let mut all = Vec::with_capacity(self.sightings.len());
+        self.sightings
+            .visit(&mut |chunk| all.extend_from_slice(chunk));
+        Ok(all)
+    }
+
+    fn visit_sightings(&self, f: &mut dyn FnMut(&[Sighting])) -> Result<(), StorageError> {
+        self.sightings.visit(f);
+        Ok(())
+    }
+
+    fn visit_rpis(&self, f: &mut dyn FnMut(&[Rpi])) -> Result<(), StorageError> {
+        f(&self.sightings.rpis);
+        Ok(())
+    }
+
+    fn sighting_count(&self) -> Result<usize, StorageError> {
+        Ok(self.sightings.len())
     }
 
     fn delete_sightings_before(&mut self, at: i64) -> Result<u64, StorageError> {
-        let before = self.sightings.len();
-        self.sightings.retain(|s| s.at >= at);
-        Ok((before - self.sightings.len()) as u64)
+        Ok(self.sightings.delete_before(at) as u64)
     }
 
     fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
@@ -150,6 +188,207 @@ impl Storage for MemoryStorage {
     fn wipe(&mut self) -> Result<(), StorageError> {
         *self = Self::default();
         Ok(())
+    }
+}
+
+impl MemoryStorage {
+    /// The bytes the sightings take (their buffer's capacity included): about
+    /// [`PACKED_SIGHTING_BYTES`] per sighting.
+    pub fn sighting_bytes(&self) -> usize {
+        self.sightings.bytes()
+    }
+}
+
+/// Bytes of one sighting in a [`MemoryStorage`] (a [`Sighting`] value takes 48): its RPI, and
+/// the rest packed.
+pub const PACKED_SIGHTING_BYTES: usize =
+    std::mem::size_of::<Rpi>() + std::mem::size_of::<PackedRest>();
+
+/// A sighting but its RPI, in 11 bytes: the AEM and the RSSI as they are, the time as 32-bit
+/// unix seconds and the previous scan as the seconds before it (16 bits). The rare sighting
+/// whose times do not fit (before 1970 or after 2106, a previous scan more than 18 hours before
+/// it or after it) is marked, and its times are kept in [`SightingLog::wide`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PackedRest {
+    aem: [u8; 4],
+    /// Unix seconds, little-endian `u32`.
+    at: [u8; 4],
+    /// Seconds from the previous scan to `at`, little-endian `u16`, or one of the markers.
+    since_previous: [u8; 2],
+    rssi: i8,
+}
+
+/// `since_previous` when the previous scan is unknown.
+const NO_PREVIOUS: u16 = u16::MAX;
+/// `since_previous` when the times are in [`SightingLog::wide`].
+const WIDE_TIMES: u16 = u16::MAX - 1;
+
+/// The times of a sighting that do not fit in a [`PackedRest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WideTimes {
+    at: i64,
+    previous_scan_at: Option<i64>,
+}
+
+/// Sightings in insertion order: their RPIs in one array (what matching many phones at once
+/// reads, without decoding: [`Storage::visit_rpis`]), the rest packed in another.
+#[derive(Debug, Clone, Default)]
+struct SightingLog {
+    rpis: Vec<Rpi>,
+    rest: Vec<PackedRest>,
+    /// The times of the sightings marked [`WIDE_TIMES`], in their order.
+    wide: Vec<WideTimes>,
+}
+
+/// Sightings decoded per call of a visitor.
+const VISIT_CHUNK: usize = 256;
+
+impl PackedRest {
+    fn pack(s: &Sighting) -> (Self, Option<WideTimes>) {
+        let at = u32::try_from(s.at).ok();
+        let since_previous = match s.previous_scan_at {
+            None => Some(NO_PREVIOUS),
+            Some(previous) => {
+                s.at.checked_sub(previous)
+                    .and_then(|d| u16::try_from(d).ok())
+                    .filter(|&d| d < WIDE_TIMES)
+            }
+        };
+        let (at, since_previous, wide) = match (at, since_previous) {
+            (Some(at), Some(since)) => (at, since, None),
+            _ => (
+                0,
+                WIDE_TIMES,
+                Some(WideTimes {
+                    at: s.at,
+                    previous_scan_at: s.previous_scan_at,
+                }),
+            ),
+        };
+        let packed = Self {
+            aem: s.aem.to_bytes(),
+            at: at.to_le_bytes(),
+            since_previous: since_previous.to_le_bytes(),
+            rssi: s.rssi,
+        };
+        (packed, wide)
+    }
+
+    fn is_wide(&self) -> bool {
+        u16::from_le_bytes(self.since_previous) == WIDE_TIMES
+    }
+
+    /// The sighting of `rpi`, with the wide times if it is marked (the next of
+    /// [`SightingLog::wide`]).
+    fn unpack(&self, rpi: Rpi, wide: impl FnOnce() -> WideTimes) -> Sighting {
+        let (at, previous_scan_at) = match u16::from_le_bytes(self.since_previous) {
+            WIDE_TIMES => {
+                let w = wide();
+                (w.at, w.previous_scan_at)
+            }
+            since => {
+                let at = i64::from(u32::from_le_bytes(self.at));
+                (at, (since != NO_PREVIOUS).then(|| at - i64::from(since)))
+            }
+        };
+        Sighting {
+            at,
+            rssi: self.rssi,
+            rpi,
+            aem: Aem::from_bytes(self.aem),
+            previous_scan_at,
+        }
+    }
+}
+
+/// Reserves room for `more` elements, growing by a quarter rather than doubling (a phone's
+/// sightings are most of its memory).
+fn grow<T>(v: &mut Vec<T>, more: usize) {
+    if v.len() + more > v.capacity() {
+        v.reserve_exact(more.max(v.capacity() / 4).max(16));
+    }
+}
+
+/// Gives back memory a shrunken vector no longer needs.
+fn trim<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() + v.len() / 2 + 16 {
+        v.shrink_to(v.len() + v.len() / 4);
+    }
+}
+
+impl SightingLog {
+    fn len(&self) -> usize {
+        self.rpis.len()
+    }
+
+    fn bytes(&self) -> usize {
+        self.rpis.capacity() * std::mem::size_of::<Rpi>()
+            + self.rest.capacity() * std::mem::size_of::<PackedRest>()
+            + self.wide.capacity() * std::mem::size_of::<WideTimes>()
+    }
+
+    fn extend(&mut self, sightings: &[Sighting]) {
+        grow(&mut self.rpis, sightings.len());
+        grow(&mut self.rest, sightings.len());
+        for s in sightings {
+            let (rest, wide) = PackedRest::pack(s);
+            self.rpis.push(s.rpi);
+            self.rest.push(rest);
+            self.wide.extend(wide);
+        }
+    }
+
+    fn visit(&self, f: &mut dyn FnMut(&[Sighting])) {
+        let mut wide = self.wide.iter();
+        let mut buffer = Vec::with_capacity(VISIT_CHUNK.min(self.len()));
+        for (rpis, rest) in self
+            .rpis
+            .chunks(VISIT_CHUNK)
+            .zip(self.rest.chunks(VISIT_CHUNK))
+        {
+            buffer.clear();
+            buffer.extend(rpis.iter().zip(rest).map(|(&rpi, p)| {
+                p.unpack(rpi, || {
+                    *wide.next().expect("a wide entry per marked sighting")
+                })
+            }));
+            f(&buffer);
+        }
+    }
+
+    /// Deletes the sightings made before `at`; returns how many. Memory no longer needed is
+    /// given back.
+    fn delete_before(&mut self, at: i64) -> usize {
+        let before = self.len();
+        let mut wide = self.wide.iter();
+        let mut kept_wide = Vec::new();
+        let keep: Vec<bool> = self
+            .rest
+            .iter()
+            .map(|p| {
+                let (time, times) = if p.is_wide() {
+                    let w = *wide.next().expect("a wide entry per marked sighting");
+                    (w.at, Some(w))
+                } else {
+                    (i64::from(u32::from_le_bytes(p.at)), None)
+                };
+                let keep = time >= at;
+                if keep {
+                    kept_wide.extend(times);
+                }
+                keep
+            })
+            .collect();
+        let mut flags = keep.iter();
+        self.rpis
+            .retain(|_| *flags.next().expect("a flag per sighting"));
+        let mut flags = keep.iter();
+        self.rest
+            .retain(|_| *flags.next().expect("a flag per sighting"));
+        self.wide = kept_wide;
+        trim(&mut self.rpis);
+        trim(&mut self.rest);
+        before - self.len()
     }
 }
 
@@ -334,6 +573,13 @@ impl Storage for SqliteStorage {
         .collect()
     }
 
+    fn sighting_count(&self) -> Result<usize, StorageError> {
+        let count: i64 = self
+            .db
+            .query_row("SELECT count(*) FROM sightings", [], |r| r.get(0))?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
     fn delete_sightings_before(&mut self, at: i64) -> Result<u64, StorageError> {
         Ok(self
             .db
@@ -424,6 +670,63 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_sightings_keep_every_value_and_their_order() {
+        let sighting = |at: i64, previous_scan_at: Option<i64>, i: u8| Sighting {
+            at,
+            rssi: -(i as i8),
+            rpi: Rpi::from_bytes([i; 16]),
+            aem: Aem::from_bytes([i, 1, 2, 3]),
+            previous_scan_at,
+        };
+        let all = vec![
+            sighting(1_760_000_000, Some(1_760_000_000 - 300), 1),
+            sighting(1_760_000_000, None, 2),
+            sighting(1_760_000_000, Some(1_760_000_000 - 65_533), 3),
+            sighting(1_760_000_000, Some(1_760_000_000 - 65_534), 4), // too far back: wide
+            sighting(1_760_000_000, Some(1_760_000_001), 5),          // after it: wide
+            sighting(-5, Some(-300), 6),                              // before 1970: wide
+            sighting(i64::from(u32::MAX) + 1, None, 7),               // after 2106: wide
+            sighting(0, Some(0), 8),
+            sighting(i64::MIN, Some(i64::MAX), 9),
+            sighting(u32::MAX.into(), Some(0), 10), // 136 years back: wide
+        ];
+        let mut log = SightingLog::default();
+        log.extend(&all[..4]);
+        log.extend(&all[4..]);
+        let mut back = Vec::new();
+        log.visit(&mut |chunk| back.extend_from_slice(chunk));
+        assert_eq!(back, all);
+        assert_eq!(log.wide.len(), 6);
+        assert_eq!(log.delete_before(0), 2);
+        let mut kept = Vec::new();
+        log.visit(&mut |chunk| kept.extend_from_slice(chunk));
+        let expected: Vec<Sighting> = all.iter().filter(|s| s.at >= 0).copied().collect();
+        assert_eq!(kept, expected);
+        assert_eq!(log.wide.len(), 4);
+        assert_eq!(PACKED_SIGHTING_BYTES, 27);
+    }
+
+    #[test]
+    fn pruned_sightings_give_their_memory_back() {
+        let mut log = SightingLog::default();
+        let many: Vec<Sighting> = (0..10_000)
+            .map(|i| Sighting {
+                at: 1_000_000 + i,
+                rssi: -70,
+                rpi: Rpi::from_bytes([(i % 251) as u8; 16]),
+                aem: Aem::from_bytes([0; 4]),
+                previous_scan_at: Some(1_000_000 + i - 240),
+            })
+            .collect();
+        for chunk in many.chunks(7) {
+            log.extend(chunk);
+        }
+        assert!(log.bytes() <= 10_000 * PACKED_SIGHTING_BYTES * 5 / 4 + 1024);
+        assert_eq!(log.delete_before(1_000_000 + 9_000), 9_000);
+        assert!(log.bytes() <= 1_000 * PACKED_SIGHTING_BYTES * 3 / 2 + 1024);
+    }
 
     #[test]
     fn migrations_run_in_order_once_and_stamp_the_version() {

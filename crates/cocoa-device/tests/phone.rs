@@ -762,3 +762,40 @@ fn schema_version_is_migrated_and_newer_is_refused() {
         .unwrap();
     assert_eq!(kept, "http://old");
 }
+
+#[test]
+fn a_file_listed_twice_is_matched_once_even_while_another_fails() {
+    let trusted = signer(1);
+    let (mut b, keys) = met_on_three_days(&trusted);
+    let http = FakeHttp::default();
+    serve_configuration(&http);
+    // 1.zip is listed again later; 2.zip cannot be downloaded, so the watermark stays below
+    // 1.zip's second listing.
+    http.answer(
+        &format!("{SERVER}/c19r/440/list.json"),
+        200,
+        list(&[(100, "1.zip"), (200, "2.zip"), (300, "1.zip")]),
+    );
+    http.answer(
+        &file_url("1.zip"),
+        200,
+        zip_of(vec![keys[0].clone()], &trusted),
+    );
+    http.answer(&file_url("2.zip"), 503, "");
+    let first = b.check(T0, &http).unwrap();
+    assert_eq!((first.files_processed, first.matched_keys), (1, 1));
+    assert_eq!(b.status().unwrap().last_created, 100);
+    let second = b.check(T0 + 60, &http).unwrap();
+    assert_eq!((second.files_processed, second.matched_keys), (0, 0));
+    assert_eq!(http.times_asked(&file_url("1.zip")), 1);
+    http.answer(
+        &file_url("2.zip"),
+        200,
+        zip_of(vec![keys[1].clone()], &trusted),
+    );
+    let third = b.check(T0 + 120, &http).unwrap();
+    assert_eq!((third.files_processed, third.matched_keys), (1, 1));
+    assert_eq!(b.status().unwrap().last_created, 300);
+    assert_eq!(b.check(T0 + 180, &http).unwrap().files_processed, 0);
+    assert_eq!(http.times_asked(&file_url("1.zip")), 1);
+}

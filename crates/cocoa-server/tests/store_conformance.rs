@@ -758,6 +758,145 @@ async fn survey_answers_stream_once_each_from_one_snapshot() {
     }
 }
 
+/// Every answer `for_each_survey_response` passes, copied out of its reused buffer, by id.
+async fn scanned(b: &Backend) -> Vec<SurveyResponse> {
+    let mut seen = Vec::new();
+    let read = b
+        .store
+        .for_each_survey_response(&mut |a| seen.push(a.clone()))
+        .await
+        .unwrap();
+    assert_eq!(read, seen.len() as u64, "{}", b.name);
+    seen.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+    seen
+}
+
+#[tokio::test]
+async fn the_analysis_scan_reads_every_answer_exactly_and_the_last_day_of_receipt() {
+    for b in Backend::all().await {
+        assert_eq!(b.store.last_survey_received_day().await.unwrap(), None);
+        assert!(scanned(&b).await.is_empty(), "{}", b.name);
+
+        // Every shape a row takes, in an order unlike the ids': daily data after none (the
+        // reused buffer must not leak days into an answer without), empty daily data, every
+        // field absent, large and small numbers.
+        let answers: Vec<SurveyResponse> = (0..500u32)
+            .rev()
+            .map(|i| {
+                let days = match i % 4 {
+                    0 => None,
+                    1 => Some(vec![]),
+                    _ => Some(
+                        (0..i64::from(i % 7) + 1)
+                            .map(|d| (19_089 + i64::from(i) + d, (i + d as u32).is_multiple_of(3)))
+                            .collect(),
+                    ),
+                };
+                SurveyResponse {
+                    received_day: 19_300 + i64::from(i % 37),
+                    commute: Commute::new((i % 4) as u8),
+                    start_day: match i % 3 {
+                        0 => None,
+                        1 => Some(18_432 + i64::from(i)),
+                        _ => Some(0),
+                    },
+                    ..answer(i, AgeGroup::new((i % 10) as u8).map(AgeGroup::get), days)
+                }
+            })
+            .collect();
+        assert_eq!(
+            b.store.insert_survey_responses(&answers).await.unwrap(),
+            500
+        );
+        assert_eq!(
+            scanned(&b).await,
+            b.store.all_survey_responses().await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            b.store.last_survey_received_day().await.unwrap(),
+            Some(19_336),
+            "{}",
+            b.name
+        );
+        b.store
+            .insert_survey_responses(&[SurveyResponse {
+                received_day: 19_400,
+                ..answer(9_999, None, None)
+            }])
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store.last_survey_received_day().await.unwrap(),
+            Some(19_400),
+            "{}",
+            b.name
+        );
+        assert_eq!(scanned(&b).await.len(), 501, "{}", b.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_analysis_scan_reads_one_snapshot() {
+    for b in Backend::all().await {
+        let before: Vec<SurveyResponse> = (0..20_000)
+            .map(|i| {
+                answer(
+                    2 * i,
+                    Some(1 + (i % 9) as u8),
+                    Some(vec![(19_100, i % 2 == 0)]),
+                )
+            })
+            .collect();
+        b.store.insert_survey_responses(&before).await.unwrap();
+        let during: Vec<SurveyResponse> = (0..700).map(|i| answer(2 * i + 1, None, None)).collect();
+
+        // The scan runs in a task of its own; once it has passed its first answer, a batch is
+        // stored while it goes on.
+        let started = std::sync::Arc::new(tokio::sync::Notify::new());
+        let scan = tokio::spawn({
+            let (store, started) = (b.store.clone(), started.clone());
+            async move {
+                let mut seen = Vec::new();
+                let read = store
+                    .for_each_survey_response(&mut |a| {
+                        if seen.is_empty() {
+                            started.notify_one();
+                        }
+                        seen.push(a.clone());
+                    })
+                    .await
+                    .unwrap();
+                (read, seen)
+            }
+        });
+        started.notified().await;
+        assert_eq!(
+            b.store.insert_survey_responses(&during).await.unwrap(),
+            700,
+            "{}",
+            b.name
+        );
+        let (read, mut seen) = scan.await.unwrap();
+        assert_eq!(read, seen.len() as u64);
+        let late = seen.iter().filter(|a| a.age_group.is_none()).count();
+        assert!(
+            late == 0 || late == during.len(),
+            "{}: {late} of the concurrent batch",
+            b.name
+        );
+        let mut expected = before.clone();
+        if late > 0 {
+            expected.extend(during.iter().cloned());
+        }
+        expected.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+        seen.sort_by(|a, b| a.id_hash.cmp(&b.id_hash));
+        assert!(seen == expected, "{}: the scan differs", b.name);
+        assert_eq!(scanned(&b).await.len(), 20_700, "{}", b.name);
+    }
+}
+
 #[tokio::test]
 async fn a_failing_survey_batch_stores_nothing_and_the_schema_refuses_what_the_rules_refuse() {
     use sqlx::Connection;

@@ -32,6 +32,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+// Declared here rather than in main.rs, next to the subcommand it implements.
+#[path = "bench_report.rs"]
+mod bench_report;
+
 /// Keys per registration: one per day of the last 14 days, today included.
 const KEYS_PER_REGISTRATION: i64 = 14;
 /// Symptom onset, in days before today.
@@ -53,6 +57,12 @@ pub enum BenchCommand {
     /// End-of-use survey submissions (PUT /api/v1/event_log, 200 daily entries each):
     /// throughput, latency percentiles, errors, and a count of the answers stored.
     Survey(crate::bench_survey::SurveyBenchArgs),
+    /// `cocoa report` over COCOA's whole survey (3,030,000 generated answers of about 200
+    /// days by default): time, answers per second, peak memory.
+    Report(bench_report::ReportBenchArgs),
+    /// The simulated city through the real server and phones (`cocoa sim`), timed: phones x
+    /// days per second, peak memory, registrations, notifications, survey answers.
+    Sim(crate::sim::BenchSimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -91,6 +101,8 @@ pub fn run(command: BenchCommand) -> Result<(), Failure> {
         BenchCommand::Export(args) => crate::bench_export::export(args),
         BenchCommand::Match(args) => crate::bench_match::run(args),
         BenchCommand::Survey(args) => crate::bench_survey::run(args),
+        BenchCommand::Report(args) => bench_report::run(args),
+        BenchCommand::Sim(args) => crate::sim::bench(args),
     }
 }
 

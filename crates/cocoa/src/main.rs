@@ -14,6 +14,7 @@ mod key_json;
 mod keys;
 mod report;
 mod serve;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -45,6 +46,12 @@ enum Command {
     /// Health-centre tools that talk to a running server.
     #[command(subcommand)]
     Admin(serve::AdminCommand),
+    /// A simulated city through the real server and phones: the report, the truth, and a
+    /// validation table of the one against the other.
+    Sim(sim::SimArgs),
+    /// The demo city (about 10,000 phones over 120 days) through the real server and phones;
+    /// --serve keeps the server up to show the report and the portal.
+    Demo(sim::DemoArgs),
     /// Load benchmarks against the real server (in-process or running elsewhere).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -60,6 +67,8 @@ fn main() -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Admin(command) => serve::admin(command),
         Command::Device(args) => device::run(args),
+        Command::Sim(args) => sim::sim(args),
+        Command::Demo(args) => sim::demo(args),
         Command::Bench(command) => bench::run(command),
     };
     match result {

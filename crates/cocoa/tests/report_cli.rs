@@ -1,5 +1,7 @@
 //! `cocoa report`: the real binary on a seeded SQLite data folder.
 
+mod common;
+
 use cocoa_server::store::{SqliteStore, SurveyStore};
 use cocoa_server::survey::{AgeGroup, Commute, SurveyDayFlag, SurveyResponse};
 use std::path::{Path, PathBuf};
@@ -160,9 +162,9 @@ fn exact_tables_and_report_with_the_protection_turned_down() {
         "1000",
     ]));
     assert!(stdout.starts_with("read 353 answers"), "{stdout}");
-    assert!(stdout.contains("wrote 9 files"), "{stdout}");
+    assert!(stdout.contains("wrote 10 files"), "{stdout}");
     assert_eq!(stdout.lines().count(), 1);
-    assert!(!out.join("index.html").exists());
+    assert!(out.join("index.html").exists());
 
     let (header, rows) = csv(out.join("tables/age.csv"));
     assert_eq!(header, "age_group,respondents,notified,share");
@@ -387,4 +389,68 @@ fn help_names_every_flag() {
         assert!(stdout.contains(flag), "{flag}");
     }
     assert!(stdout.contains("[default: 10]") && stdout.contains("[default: 5]"));
+}
+
+/// `cocoa serve` serves the report `cocoa report` published, at `/report/`, with its tables
+/// under it; before there is one, 404.
+#[test]
+fn serve_serves_the_published_report_at_report() {
+    let t = setup();
+    let (server, base) = common::start(Path::new(&t.data));
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| client.get(format!("{base}{path}")).send().unwrap();
+    let before = get("/report/");
+    assert_eq!(before.status(), 404);
+    assert_eq!(before.json::<serde_json::Value>().unwrap()["error"], "not_found");
+
+    let out = t.root.join("out");
+    ok(&cocoa(&["report", "--data-dir", &t.data, "--out", out.to_str().unwrap()]));
+
+    let redirect = get("/report");
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/report/");
+    let page = get("/report/");
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("default-src 'none'"));
+    assert_eq!(
+        page.bytes().unwrap(),
+        std::fs::read(out.join("index.html")).unwrap()
+    );
+    for file in ["report.json", "tables/age.csv", "tables/commute.csv"] {
+        let answer = get(&format!("/report/{file}"));
+        assert_eq!(answer.status(), 200, "{file}");
+        assert_eq!(
+            answer.bytes().unwrap(),
+            std::fs::read(out.join(file)).unwrap(),
+            "{file}"
+        );
+    }
+    assert_eq!(get("/report/tables/nope.csv").status(), 404);
+    assert_eq!(get("/report/..%2Fcocoa.db").status(), 404);
+    drop(server);
+}
+
+/// The thresholds and rounding are keyed by a secret the server keeps: the same answers give
+/// the same report every time (and the secret is made once, not per run).
+#[test]
+fn the_same_answers_give_the_same_report() {
+    let t = setup();
+    let (a, b) = (t.root.join("a"), t.root.join("b"));
+    for out in [&a, &b] {
+        ok(&cocoa(&["report", "--data-dir", &t.data, "--out", out.to_str().unwrap()]));
+    }
+    for file in ["index.html", "report.json", "tables/age.csv", "tables/daily.csv"] {
+        assert_eq!(
+            std::fs::read(a.join(file)).unwrap(),
+            std::fs::read(b.join(file)).unwrap(),
+            "{file}"
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! Question 2: did commuting, or public transport, change how often people were notified?
 
-use super::{commute_of_slot, Accumulator, Method, Strata, AGE_SLOTS, COMMUTE_SLOTS};
-use crate::protect::{Rate, Share};
+use super::{commute_of_slot, Method, Strata, AGE_SLOTS, COMMUTE_SLOTS};
+use crate::protect::{Published, Rate, Share};
 use crate::stats::{
     mantel_haenszel_rate_ratio, mantel_haenszel_risk_ratio, Estimate, RateStratum, ShareStratum,
 };
@@ -55,15 +55,23 @@ pub const METHOD: Method = Method {
          いずれも丸めた公表件数から計算する。",
 };
 
+/// The variance a count's DP noise adds to its logarithm, `V / x²` (0 without DP).
+fn noise_term(count: Published, x: f64) -> f64 {
+    count.noise_variance() / (x * x)
+}
+
 impl CommutingAnalysis {
     pub fn method() -> Method {
         METHOD
     }
 
-    pub(crate) fn estimate(strata: &Strata, acc: &Accumulator) -> Self {
-        let dispersion: Vec<f64> = (0..COMMUTE_SLOTS)
-            .map(|c| acc.commute_sums(c).dispersion())
-            .collect();
+    /// From the strata, and the quasi-Poisson dispersion of flagged days across respondents
+    /// per commuting group and in all.
+    pub(crate) fn estimate(
+        strata: &Strata,
+        dispersion: &[f64; COMMUTE_SLOTS],
+        total_dispersion: f64,
+    ) -> Self {
         let row = |c: usize| CommuteRow {
             commute: commute_of_slot(c),
             notified: Share::new(strata.notified.col_total(c), strata.with_data.col_total(c)),
@@ -82,7 +90,7 @@ impl CommutingAnalysis {
                 strata.person_days.total(),
                 1000.0,
             )
-            .with_dispersion(acc.total_sums().dispersion()),
+            .with_dispersion(total_dispersion),
         };
         let table = CommuteTable {
             rows: (0..COMMUTE_SLOTS).map(row).collect(),
@@ -105,7 +113,12 @@ impl CommutingAnalysis {
                     if y1 <= 0.0 || y0 <= 0.0 || t1 <= 0.0 || t0 <= 0.0 {
                         return None;
                     }
-                    let se = (dispersion[g] / y1 + dispersion[0] / y0).sqrt();
+                    // DP noise (0 without it), by the delta method on the log scale.
+                    let noise = noise_term(r1.flagged.numerator(), y1)
+                        + noise_term(r1.flagged.denominator(), t1)
+                        + noise_term(r0.flagged.numerator(), y0)
+                        + noise_term(r0.flagged.denominator(), t0);
+                    let se = (dispersion[g] / y1 + dispersion[0] / y0 + noise).sqrt();
                     Estimate::log_normal(((y1 / t1) / (y0 / t0)).ln(), se)
                 })();
                 let share_ratio = (|| {
@@ -120,7 +133,11 @@ impl CommutingAnalysis {
                     if a <= 0.0 || c <= 0.0 || n1 <= 0.0 || n0 <= 0.0 {
                         return None;
                     }
-                    let var = 1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n0;
+                    let noise = noise_term(r1.notified.numerator(), a)
+                        + noise_term(r1.notified.denominator(), n1)
+                        + noise_term(r0.notified.numerator(), c)
+                        + noise_term(r0.notified.denominator(), n0);
+                    let var = 1.0 / a - 1.0 / n1 + 1.0 / c - 1.0 / n0 + noise;
                     Estimate::log_normal(((a / n1) / (c / n0)).ln(), var.max(0.0).sqrt())
                 })();
                 let rate_strata: Vec<RateStratum> = (0..AGE_SLOTS)

@@ -23,6 +23,7 @@
 pub mod activity;
 pub mod commuting;
 pub mod cooperation;
+pub mod privacy;
 pub mod registrations;
 
 use crate::date::month_key;
@@ -290,7 +291,15 @@ pub struct Accumulator {
     days_outside: u64,
     answers_with_days_outside: u64,
     months: Months,
+    /// Per group, Σ flagged² / person-days in fixed point (2⁻⁶⁴ units, each term rounded
+    /// down): integers add up to the same whatever the order of the answers, so the group's
+    /// `flagged_sq_per_day` (this, as a float) and every table are identical however the
+    /// answers were read or split between merged accumulators.
+    flagged_sq_fixed: [u128; AGE_SLOTS * COMMUTE_SLOTS],
 }
+
+/// 2⁶⁴, the scale of [`Accumulator`]'s fixed-point sums.
+const FIXED_ONE: f64 = 18_446_744_073_709_551_616.0;
 
 impl Accumulator {
     pub fn new(window: DayRange) -> Self {
@@ -307,6 +316,7 @@ impl Accumulator {
             days_outside: 0,
             answers_with_days_outside: 0,
             months: Months::new(window),
+            flagged_sq_fixed: [0; AGE_SLOTS * COMMUTE_SLOTS],
         }
     }
 
@@ -318,8 +328,8 @@ impl Accumulator {
     pub fn add(&mut self, answer: &SurveyResponse) {
         let first = self.window.first;
         let len = self.flagged.len();
-        let g = &mut self.groups
-            [age_slot(answer.age_group) * COMMUTE_SLOTS + commute_slot(answer.commute)];
+        let slot = age_slot(answer.age_group) * COMMUTE_SLOTS + commute_slot(answer.commute);
+        let g = &mut self.groups[slot];
         let key = record_key(&answer.id_hash);
         g.answers += 1;
         g.keys[K_ANSWERS] = g.keys[K_ANSWERS].wrapping_add(key);
@@ -339,22 +349,52 @@ impl Accumulator {
         };
         g.with_data += 1;
         g.keys[K_WITH_DATA] = g.keys[K_WITH_DATA].wrapping_add(key);
-        let (mut lo, mut hi) = (usize::MAX, 0usize);
-        let mut flagged = 0u64;
-        let mut outside = 0u64;
+        // The hot loop of a report (about 200 days per answer, millions of answers). Stored
+        // daily data is ascending, each day once; then one pass that only checks the order and
+        // looks for a flag suffices, and the days in the window are a run found by binary
+        // search. Any other list takes the general pass (the same result, slower). Either pass
+        // has no store; the few answers with a flagged day in the window get a second one.
+        let (mut lo, mut hi, mut outside) = (u64::MAX, 0u64, 0u64);
+        let (mut ascending, mut any_flag, mut previous) = (true, false, i64::MIN);
         for d in days {
-            // Negative offsets wrap to huge ones and fall outside.
-            let i = d.day.wrapping_sub(first) as u64 as usize;
-            if i >= len {
-                outside += 1;
-                continue;
+            ascending &= previous < d.day;
+            previous = d.day;
+            any_flag |= d.exposure_detected;
+        }
+        // With `first + len` representable, a day is in the window exactly when first <= day <
+        // first + len (the general pass's wrapping offset cannot wrap into it).
+        let end = i64::try_from(len).ok().and_then(|l| first.checked_add(l));
+        match end {
+            Some(end) if ascending => {
+                let from = days.partition_point(|d| d.day < first);
+                let to = from + days[from..].partition_point(|d| d.day < end);
+                outside = (days.len() - (to - from)) as u64;
+                if from < to {
+                    lo = (days[from].day - first) as u64;
+                    hi = (days[to - 1].day - first) as u64;
+                }
             }
-            lo = lo.min(i);
-            hi = hi.max(i);
-            if d.exposure_detected {
-                self.flagged[i] += 1;
-                self.flagged_keys[i] = self.flagged_keys[i].wrapping_add(key);
-                flagged += 1;
+            _ => {
+                for d in days {
+                    // Negative offsets wrap to huge ones and fall outside.
+                    let i = d.day.wrapping_sub(first) as u64;
+                    let inside = i < len as u64;
+                    lo = lo.min(if inside { i } else { u64::MAX });
+                    hi = hi.max(if inside { i } else { 0 });
+                    outside += u64::from(!inside);
+                }
+            }
+        }
+        let (lo, hi) = (lo as usize, hi as usize);
+        let mut flagged = 0u64;
+        if any_flag {
+            for d in days {
+                let i = d.day.wrapping_sub(first) as u64 as usize;
+                if i < len && d.exposure_detected {
+                    self.flagged[i] += 1;
+                    self.flagged_keys[i] = self.flagged_keys[i].wrapping_add(key);
+                    flagged += 1;
+                }
             }
         }
         if outside > 0 {
@@ -371,7 +411,25 @@ impl Accumulator {
             g.keys[K_WITH_DAYS] = g.keys[K_WITH_DAYS].wrapping_add(key);
             g.person_days += t;
             g.flagged_days += flagged;
-            g.flagged_sq_per_day += (flagged * flagged) as f64 / t as f64;
+            if flagged > 0 {
+                let term = if flagged < 1 << 16 {
+                    // floor(flagged² · 2⁶⁴ / t) with two 64-bit divisions: t ≤ the window's
+                    // length < 2¹⁶ and flagged < 2¹⁶, so flagged² · 2³² < 2⁶⁴ and the
+                    // remainder · 2³² < 2⁴⁸; the second quotient is below 2³² (the remainder
+                    // is below t).
+                    let sq = (flagged * flagged) << 32;
+                    let (high, rest) = (sq / t, sq % t);
+                    (u128::from(high) << 32) | u128::from((rest << 32) / t)
+                } else {
+                    // Only with a day listed many times over (stored data never is).
+                    (u128::from(flagged) * u128::from(flagged))
+                        .saturating_mul(1 << 64)
+                        .div_euclid(u128::from(t))
+                };
+                let sum = &mut self.flagged_sq_fixed[slot];
+                *sum = sum.saturating_add(term);
+                g.flagged_sq_per_day = *sum as f64 / FIXED_ONE;
+            }
         }
         let notified = flagged > 0;
         if notified {
@@ -390,8 +448,14 @@ impl Accumulator {
             self.window, other.window,
             "accumulators of different windows"
         );
-        for (a, b) in self.groups.iter_mut().zip(&other.groups) {
+        for ((a, b), (fixed, other_fixed)) in self.groups.iter_mut().zip(&other.groups).zip(
+            self.flagged_sq_fixed
+                .iter_mut()
+                .zip(&other.flagged_sq_fixed),
+        ) {
             *a += b;
+            *fixed = fixed.saturating_add(*other_fixed);
+            a.flagged_sq_per_day = *fixed as f64 / FIXED_ONE;
         }
         let add = |a: &mut [u64], b: &[u64]| {
             a.iter_mut()
@@ -629,11 +693,38 @@ impl Accumulator {
         (s, ids)
     }
 
-    /// Every table and estimate, protected by `protection`.
+    /// Every table and estimate, protected by `protection`; with differential privacy if it
+    /// has a budget: then every count is made from noised statistics of the sums
+    /// ([`privacy`]), with a fixed threshold and rounding to the nearest multiple (no record
+    /// keys), and the analysis holds the accounting.
     pub fn finish(&self, protection: Protection, inputs: &SideInputs<'_>) -> Analysis {
+        match protection.dp() {
+            None => self.finish_with(protection, inputs, None),
+            Some(budget) => {
+                let noised = privacy::noise(self, budget);
+                let p = protection.with_spread(1).unwrap_or(protection);
+                self.finish_with(p, inputs, Some(&noised))
+            }
+        }
+    }
+
+    /// [`Accumulator::finish`]: from the exact sums, or (`noised`) from their noised
+    /// statistics only.
+    fn finish_with(
+        &self,
+        protection: Protection,
+        inputs: &SideInputs<'_>,
+        noised: Option<&privacy::Noised>,
+    ) -> Analysis {
         let p = protection;
-        let (system, ids) = self.system(p);
-        let solved = system.solve();
+        let (system, ids) = match noised {
+            None => self.system(p),
+            Some(n) => n.system(p),
+        };
+        let mut solved = system.solve();
+        if let Some(n) = noised {
+            n.annotate(&mut solved, &ids);
+        }
         let strata = Strata {
             answers: solved.grid(&ids.answers),
             with_data: solved.grid(&ids.with_data),
@@ -713,7 +804,14 @@ impl Accumulator {
                 &|day: i64| cases.get(day).map(|v| v as f64),
             )
         });
-        let commuting = CommutingAnalysis::estimate(&strata, self);
+        let (dispersion, total_dispersion) = match noised {
+            None => (
+                std::array::from_fn(|c| self.commute_sums(c).dispersion()),
+                self.total_sums().dispersion(),
+            ),
+            Some(n) => n.dispersions(),
+        };
+        let commuting = CommutingAnalysis::estimate(&strata, &dispersion, total_dispersion);
         let activity = ActivityAnalysis::estimate(
             self.window,
             &covered,
@@ -732,9 +830,18 @@ impl Accumulator {
             window: self.window,
             protection: p,
             answers: strata.answers.total(),
-            days_outside_window: p
-                .single(Cell::of(self.days_outside, self.answers_with_days_outside)),
-            received_outside_window: p.single(Cell::count(self.received_outside)),
+            days_outside_window: match noised {
+                // Withheld under DP (see [`privacy`]).
+                Some(_) => Published::EMPTY,
+                None => p.single(Cell::of(self.days_outside, self.answers_with_days_outside)),
+            },
+            received_outside_window: match noised {
+                None => p.single(Cell::count(self.received_outside)),
+                Some(n) => {
+                    let (cell, variance) = n.received_outside();
+                    p.single(cell).with_noise_variance(variance)
+                }
+            },
             age,
             start_month,
             daily,
@@ -744,6 +851,7 @@ impl Accumulator {
             activity,
             cooperation,
             strata,
+            privacy: noised.map(|n| n.accounting.clone()),
         }
     }
 }
@@ -829,6 +937,8 @@ pub struct Analysis {
     /// Question 4.
     pub cooperation: CooperationAnalysis,
     pub strata: Strata,
+    /// The differential-privacy accounting (`None` without DP).
+    pub privacy: Option<crate::dp::Accounting>,
 }
 
 /// One pass over `answers`, then [`Accumulator::finish`].

@@ -114,25 +114,30 @@ fn rpi_key(rpi: &Rpi) -> u128 {
 /// masks. The mask table (32 KiB, cache-resident) replaces three variable shifts per probe:
 /// a probe is about ten instructions, which is what bounds matching once AES runs on VAES.
 #[derive(Debug, Clone)]
-struct Filter {
+pub(super) struct Filter {
     words: Vec<u64>,
     /// `words.len() - 1` (a power of two minus one).
     index_mask: usize,
-    masks: Box<[u64; MASKS]>,
+    masks: &'static [u64; MASKS],
 }
 
 /// Entries of the mask table (indexed by the top 12 bits of an RPI's first eight bytes).
 const MASKS: usize = 1 << 12;
 
 impl Filter {
-    fn new(rpis: impl ExactSizeIterator<Item = Rpi>) -> Self {
-        let words_len = (rpis.len() * FILTER_BITS_PER_RPI / 64)
-            .next_power_of_two()
-            .max(64);
+    /// A filter holding `rpis`.
+    pub(super) fn new(rpis: impl ExactSizeIterator<Item = Rpi>) -> Self {
+        Self::with_bits(rpis, FILTER_BITS_PER_RPI)
+    }
+
+    /// A filter holding `rpis`, with at least `bits_per_rpi` bits each (fewer: a smaller
+    /// filter, and more false positives).
+    pub(super) fn with_bits(rpis: impl ExactSizeIterator<Item = Rpi>, bits_per_rpi: usize) -> Self {
+        let words_len = (rpis.len() * bits_per_rpi / 64).next_power_of_two().max(64);
         let mut filter = Self {
             words: vec![0; words_len],
             index_mask: words_len - 1,
-            masks: mask_table(),
+            masks: MASK_TABLE.get_or_init(mask_table),
         };
         for rpi in rpis {
             let (word, mask) = filter.locate(&rpi);
@@ -151,7 +156,7 @@ impl Filter {
     }
 
     #[inline(always)]
-    fn may_contain(&self, rpi: &Rpi) -> bool {
+    pub(super) fn may_contain(&self, rpi: &Rpi) -> bool {
         let (word, mask) = self.locate(rpi);
         self.words[word] & mask == mask
     }
@@ -162,6 +167,9 @@ impl Filter {
         rpis.iter().any(|rpi| self.may_contain(rpi))
     }
 }
+
+/// The mask table, made once per process and shared by every filter.
+static MASK_TABLE: std::sync::OnceLock<Box<[u64; MASKS]>> = std::sync::OnceLock::new();
 
 /// 4,096 masks of three distinct bits each, from a fixed generator (splitmix64): any fixed
 /// table works, since the same one builds and probes a filter.

@@ -19,10 +19,14 @@
 //! over a rayon pool, and results keep the input order. Nothing but the chunk at hand is held.
 //!
 //! [`match_straightforward`] is the reference the engine is tested against (`tests/matching.rs`).
+//! For many phones on one machine, `shared` turns step 3 around: the new keys' RPIs, derived
+//! once, go into one filter that every phone's sightings are probed against; a phone then runs
+//! step 4 (`evaluate`, the same code) on the keys it hit ([`crate::lab`]).
 //! Figures: BENCHMARKS.md, "Matching (cocoa bench match)".
 
 mod index;
 pub mod rules;
+pub(crate) mod shared;
 mod straightforward;
 
 pub use index::SightingIndex;
@@ -191,21 +195,25 @@ impl Batch {
             // `first` lies within the key's u32 intervals; truncation is the protocol's wrap.
             rpik.rpis_into(IntervalNumber::new(first as u32), rpis);
             if index.may_contain_any(rpis) {
-                evaluate(index, &keys[position], first, rpis, out);
+                out.extend(evaluate(index, &keys[position], first, rpis));
             }
         }
     }
 }
 
 /// Exact evaluation of a key with a filter hit: `rpis[i]` is the RPI of interval `first + i`.
+/// The intervals given must include every interval of the key that some sighting of `index`
+/// lies within the clock tolerance of ([`SightingIndex::relevant_intervals`]); any others add
+/// nothing (no sighting passes the tolerance rule for them), so all of the key's intervals
+/// give the same answer as the relevant ones. [`crate::lab`] relies on that: it derives a key's
+/// RPIs once, for all its intervals, and evaluates them against each phone that heard one.
 #[cold]
-fn evaluate(
+pub(crate) fn evaluate(
     index: &SightingIndex,
     key: &DiagnosisKey,
     first: i64,
     rpis: &[Rpi],
-    out: &mut Vec<KeyMatch>,
-) {
+) -> Option<KeyMatch> {
     let mut aemk = None;
     let mut found = Vec::new();
     for (offset, rpi) in rpis.iter().enumerate() {
@@ -219,5 +227,5 @@ fn evaluate(
         let aemk = aemk.get_or_insert_with(|| key.key.aemk());
         rules::admit_group(aemk, first + offset as i64, group, &mut found);
     }
-    out.extend(rules::key_match(key, found));
+    rules::key_match(key, found)
 }

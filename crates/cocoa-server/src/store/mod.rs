@@ -268,6 +268,21 @@ pub trait SurveyStore: Send + Sync + 'static {
     /// PostgreSQL it is one statement under `statement_timeout`, so read it without pausing.
     fn survey_responses_stream(&self) -> BoxStream<'_, Result<SurveyResponse, StoreError>>;
 
+    /// The last day an answer was received (`None` when none is stored): a look-up in the
+    /// index on the day of receipt, not a pass over the answers.
+    async fn last_survey_received_day(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Calls `f` with every stored answer once, in no particular order (the storage's own, so
+    /// that the read is sequential), as of one snapshot, exactly as
+    /// [`survey_responses_stream`](Self::survey_responses_stream) reads it: one `SELECT` whose
+    /// rows are read as they come, never all held. The answer `f` sees lives in a buffer reused
+    /// for the next one (no allocation per answer); `f` must not block. Returns how many
+    /// answers it read. For the analysis, whose sums do not depend on the order.
+    async fn for_each_survey_response(
+        &self,
+        f: &mut (dyn for<'a> FnMut(&'a SurveyResponse) + Send),
+    ) -> Result<u64, StoreError>;
+
     /// Deletes every answer (retention). Returns how many.
     async fn delete_survey_responses(&self) -> Result<u64, StoreError>;
 }

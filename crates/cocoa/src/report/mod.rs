@@ -1,27 +1,26 @@
-//! `cocoa report`: the survey's published analysis as files: `tables/*.csv` and `report.json`.
+//! `cocoa report`: the survey's published analysis as files: `tables/*.csv`, `report.json`,
+//! and `index.html`, the report itself (one self-contained page: inline style and SVG charts,
+//! no script, nothing loaded; in Japanese, English or both, `--lang`).
 //!
 //! Side inputs are read and parsed first, so a bad one writes nothing. The answers are read
 //! twice, each time as a stream (never all held): once for the last day an answer was
 //! received (the window's end), once into the [`Accumulator`]. An answer stored between the
 //! two reads with a later day is counted as received outside the window.
 
-use crate::failure::{Failure, OrFail, USAGE_OR_IO};
+mod json;
+mod read;
+
+use crate::failure::{Failure, OrFail};
 use crate::serve::{init_logging, load_config, ServeArgs};
-use anyhow::anyhow;
 use clap::Args;
-use cocoa_analytics::date::{format_day, format_month};
-use cocoa_analytics::estimate::{self, Analysis};
+use cocoa_analytics::date::format_day;
+use cocoa_analytics::estimate::Analysis;
+use cocoa_analytics::html;
 use cocoa_analytics::inputs::{self, DailySeries, Period};
-use cocoa_analytics::protect::{Protection, Published, Rate, Share};
-use cocoa_analytics::stats::Estimate;
-use cocoa_analytics::tables::{self, age_label, commute_label};
-use cocoa_analytics::{Accumulator, DayRange, Method, SideInputs};
-use cocoa_server::store::Store;
+use cocoa_analytics::protect::Protection;
+use cocoa_analytics::tables;
 use cocoa_server::{App, SystemClock};
-use futures::StreamExt;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
-use std::io::IsTerminal;
+use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,7 +30,7 @@ use std::sync::Arc;
 pub struct ReportArgs {
     #[command(flatten)]
     serve: ServeArgs,
-    /// The folder to write tables/*.csv and report.json in (created if missing).
+    /// The folder to write tables/*.csv, report.json and index.html in (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// National new cases per day, the Ministry's CSV (Date,ALL,...): question 1 is also
@@ -53,17 +52,39 @@ pub struct ReportArgs {
     /// Published counts are multiples of this.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     round_to: u64,
+    /// The language of index.html: Japanese, English, or both side by side.
+    #[arg(long, value_enum, default_value_t = Lang::Both)]
+    lang: Lang,
+    /// Differential privacy: noise every count of the survey with this total epsilon, before
+    /// the threshold and the rounding (which then see noised counts only). User level: a
+    /// respondent counts on at most the window's days; OpenDP's discrete Laplace, the budget
+    /// split by basic composition (report.json's "privacy" states each share). Above 0.
+    #[arg(long, value_name = "E")]
+    dp_epsilon: Option<f64>,
+    /// With --dp-epsilon: (epsilon, delta)-DP instead, by the discrete Gaussian and
+    /// zero-concentrated composition. Above 0 and below 1.
+    #[arg(long, value_name = "D", requires = "dp_epsilon")]
+    dp_delta: Option<f64>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
 }
 
+/// The languages `index.html` can be written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Lang {
+    Ja,
+    En,
+    Both,
+}
+
 /// The side inputs, parsed.
-struct Sides {
-    cases: Option<DailySeries<u64>>,
-    activity: Option<DailySeries<f64>>,
-    periods: Vec<Period>,
-    active_users: Option<u64>,
+#[derive(Debug, Default)]
+pub(crate) struct Sides {
+    pub(crate) cases: Option<DailySeries<u64>>,
+    pub(crate) activity: Option<DailySeries<f64>>,
+    pub(crate) periods: Vec<Period>,
+    pub(crate) active_users: Option<u64>,
 }
 
 fn read_input<T>(
@@ -91,143 +112,175 @@ fn read_sides(args: &ReportArgs) -> Result<Sides, Failure> {
     })
 }
 
+/// The name of the cell keys' secret in the server's store.
+const CELL_KEY_SECRET: &str = "report-cell-keys";
+
 fn epoch_day(date: chrono::NaiveDate) -> i64 {
     date.signed_duration_since(chrono::NaiveDate::default())
         .num_days()
 }
 
-fn progress(len: u64) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:>9} {wide_bar} {pos}/{len} answers ({eta} left)")
-    {
-        bar.set_style(style);
-    }
-    bar
-}
-
 pub fn run(args: ReportArgs) -> Result<(), Failure> {
     let protection = Protection::new(args.min_cell, args.round_to).usage_or_io("protection")?;
+    let protection = match args.dp_epsilon {
+        None => protection,
+        Some(epsilon) => {
+            use cocoa_analytics::dp::{DpBudget, DpError};
+            let budget = DpBudget::new(epsilon, args.dp_delta).map_err(|e| {
+                let flag = match e {
+                    DpError::Epsilon => "--dp-epsilon",
+                    DpError::Delta => "--dp-delta",
+                };
+                Failure::new(
+                    crate::failure::USAGE_OR_IO,
+                    anyhow::Error::new(e).context(flag),
+                )
+            })?;
+            protection.with_dp(budget)
+        }
+    };
     let sides = read_sides(&args)?;
     let config = load_config(&args.serve)?;
     init_logging();
-    let first_day = epoch_day(config.survey.first_day);
     let runtime = tokio::runtime::Runtime::new().usage_or_io("starting the runtime")?;
-    let sides_ref = &sides;
-    let (analysis, read) = runtime.block_on(async move {
-        let app = App::open(config, Arc::new(SystemClock))
-            .await
-            .usage_or_io("opening the server's storage")?;
-        let state = app.state();
-        let today = epoch_day(state.clock.now().date_naive());
-        analyse(
-            state.store.as_ref(),
-            first_day,
-            today,
-            protection,
-            sides_ref,
-        )
-        .await
-    })?;
-    let files = write(&args.out, &analysis, &sides)?;
+    let app = runtime
+        .block_on(App::open(config, Arc::new(SystemClock)))
+        .usage_or_io("opening the server's storage")?;
+    let made = runtime.block_on(make(
+        &app,
+        &args.out,
+        protection,
+        &sides,
+        args.lang,
+        rand::random::<[u8; 8]>(),
+    ))?;
+    let dp = made.dp;
     if args.json {
-        let summary = json!({
-            "answers_read": read,
-            "window": window_json(analysis.window),
+        let mut summary = json!({
+            "answers_read": made.read,
+            "window": json::window_json(made.window),
             "out": args.out.display().to_string(),
-            "files": files,
+            "files": made.files,
         });
+        if let Some(b) = dp {
+            summary["dp"] = json!({ "epsilon": b.epsilon(), "delta": b.delta() });
+        }
         println!("{summary}");
     } else {
+        let dp = dp.map_or(String::new(), |b| match b.delta() {
+            None => format!(" with differential privacy (epsilon {})", b.epsilon()),
+            Some(d) => format!(
+                " with differential privacy (epsilon {}, delta {d})",
+                b.epsilon()
+            ),
+        });
         println!(
-            "read {read} answers ({} to {}); wrote {} files to {}",
-            format_day(analysis.window.first()),
-            format_day(analysis.window.last()),
-            files.len(),
+            "read {} answers ({} to {}); wrote {} files to {}{dp}",
+            made.read,
+            format_day(made.window.first()),
+            format_day(made.window.last()),
+            made.files.len(),
             args.out.display()
         );
     }
     Ok(())
 }
 
-async fn analyse(
-    store: &dyn Store,
-    first_day: i64,
-    today: i64,
-    protection: Protection,
-    sides: &Sides,
-) -> Result<(Analysis, u64), Failure> {
-    let stored = store
-        .count_survey_responses()
-        .await
-        .usage_or_io("counting the answers")?;
-    let bar = progress(stored);
-    bar.set_message("scanning");
-    let mut last_received: Option<i64> = None;
-    let mut stream = store.survey_responses_stream();
-    while let Some(answer) = stream.next().await {
-        let answer = answer.usage_or_io("reading the answers")?;
-        last_received =
-            Some(last_received.map_or(answer.received_day, |d| d.max(answer.received_day)));
-        bar.inc(1);
-    }
-    drop(stream);
-    let last = last_received.unwrap_or(today).max(first_day);
-    let window = DayRange::new(first_day, last).ok_or_else(|| {
-        Failure::new(
-            USAGE_OR_IO,
-            anyhow!(
-                "the window {} to {} is longer than {} days",
-                format_day(first_day),
-                format_day(last),
-                estimate::MAX_WINDOW_DAYS
-            ),
-        )
-    })?;
-
-    bar.set_position(0);
-    bar.set_message("reading");
-    let mut acc = Accumulator::new(window);
-    let mut read = 0u64;
-    let mut stream = store.survey_responses_stream();
-    while let Some(answer) = stream.next().await {
-        let answer = answer.usage_or_io("reading the answers")?;
-        acc.add(&answer);
-        read += 1;
-        bar.inc(1);
-    }
-    drop(stream);
-    bar.finish_and_clear();
-
-    // Registrations per day of the window, summed over regions; a day without any is 0.
-    let stats = store
-        .registration_stats()
-        .await
-        .usage_or_io("reading the registration counts")?;
-    let mut per_day = vec![0u64; window.len()];
-    for s in &stats {
-        if window.contains(s.day) {
-            per_day[(s.day - window.first()) as usize] += s.registrations;
-        }
-    }
-    let registrations =
-        DailySeries::from_points(window.days().zip(per_day).collect()).unwrap_or_default();
-    let inputs = SideInputs {
-        registrations: Some(&registrations),
-        national_cases: sides.cases.as_ref(),
-        activity: sides.activity.as_ref(),
-        periods: &sides.periods,
-        active_users: sides.active_users,
-    };
-    Ok((acc.finish(protection, &inputs), read))
+/// What [`make`] wrote.
+#[derive(Debug)]
+pub(crate) struct Made {
+    /// Answers read.
+    pub(crate) read: u64,
+    pub(crate) window: cocoa_analytics::DayRange,
+    /// The files written, relative to the folder.
+    pub(crate) files: Vec<String>,
+    pub(crate) dp: Option<cocoa_analytics::dp::DpBudget>,
 }
 
-/// Writes the tables and the report; returns the files written, relative to `out`.
-fn write(out: &Path, a: &Analysis, sides: &Sides) -> Result<Vec<String>, Failure> {
+/// Makes the report of an open server into `out` (tables/*.csv, report.json, index.html) and
+/// publishes it in the server's blob storage (`/report/`): the answers and registration counts
+/// of the server's store, the window ending on the last day an answer was received (or the
+/// server clock's today). `secret_candidate` becomes the cell keys' secret if the server has
+/// none yet (a secret already stored wins).
+pub(crate) async fn make(
+    app: &App,
+    out: &Path,
+    protection: Protection,
+    sides: &Sides,
+    lang: Lang,
+    secret_candidate: [u8; 8],
+) -> Result<Made, Failure> {
+    let state = app.state();
+    let first_day = epoch_day(state.config.survey.first_day);
+    // The cell keys' secret: made once per server and kept with its other secrets, so that a
+    // report made again from the same answers is the same, and no reader can recompute the
+    // thresholds and rounding from the published tables.
+    let secret = state
+        .store
+        .secret(CELL_KEY_SECRET, &secret_candidate)
+        .await
+        .usage_or_io("reading the report's secret")?;
+    let secret: [u8; 8] = secret
+        .get(..8)
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| {
+            Failure::new(
+                crate::failure::USAGE_OR_IO,
+                anyhow::anyhow!("the stored report secret is too short"),
+            )
+        })?;
+    let protection = protection.with_secret(u64::from_le_bytes(secret));
+    let today = epoch_day(state.clock.now().date_naive());
+    let (analysis, read) =
+        read::analyse(state.store.as_ref(), first_day, today, protection, sides).await?;
+    // The noise could not be drawn: nothing was released, and nothing is written.
+    if let Some(error) = analysis.privacy.as_ref().and_then(|p| p.error.as_ref()) {
+        return Err(Failure::new(
+            crate::failure::USAGE_OR_IO,
+            anyhow::anyhow!("{error}; nothing written"),
+        ));
+    }
+    let files = write(out, &analysis, sides, lang)?;
+    publish(state.blobs.as_ref(), out, &files).await?;
+    Ok(Made {
+        read,
+        window: analysis.window,
+        files,
+        dp: analysis.privacy.as_ref().map(|p| p.budget),
+    })
+}
+
+/// Publishes the files just written to `out` (named relative to it) in the server's blob
+/// storage, where `cocoa serve` serves them at `/report/`.
+async fn publish(
+    blobs: &dyn cocoa_server::blob::BlobStore,
+    out: &Path,
+    names: &[String],
+) -> Result<(), Failure> {
+    let mut files = Vec::with_capacity(names.len());
+    for name in names {
+        let path = out.join(name);
+        let data = std::fs::read(&path).usage_or_io(format!("reading {}", path.display()))?;
+        files.push((name.clone(), data.into()));
+    }
+    cocoa_server::report::publish(blobs, &files)
+        .await
+        .usage_or_io("publishing the report for `cocoa serve` (/report/)")
+}
+
+/// Writes the tables, the JSON report and the page; returns the files written, relative to
+/// `out`.
+fn write(out: &Path, a: &Analysis, sides: &Sides, lang: Lang) -> Result<Vec<String>, Failure> {
     let c = &a.cooperation;
+    let page_lang = match lang {
+        Lang::Ja => html::Lang::Ja,
+        Lang::En => html::Lang::En,
+        Lang::Both => html::Lang::Both,
+    };
+    let context = html::ReportContext {
+        link_files: true,
+        activity_index: sides.activity.is_some(),
+    };
     let files: Vec<(&str, String)> = vec![
         ("tables/age.csv", a.age.to_csv()),
         ("tables/start_month.csv", a.start_month.to_csv()),
@@ -245,9 +298,11 @@ fn write(out: &Path, a: &Analysis, sides: &Sides) -> Result<Vec<String>, Failure
         ("tables/received.csv", c.received.to_csv()),
         (
             "report.json",
-            serde_json::to_string_pretty(&report_json(a, sides)).expect("plain values serialise")
+            serde_json::to_string_pretty(&json::report_json(a, sides))
+                .expect("plain values serialise")
                 + "\n",
         ),
+        ("index.html", html::render(a, page_lang, &context)),
     ];
     let tables_dir = out.join("tables");
     std::fs::create_dir_all(&tables_dir)
@@ -257,204 +312,4 @@ fn write(out: &Path, a: &Analysis, sides: &Sides) -> Result<Vec<String>, Failure
         std::fs::write(&path, text).usage_or_io(format!("writing {}", path.display()))?;
     }
     Ok(files.into_iter().map(|(n, _)| n.to_owned()).collect())
-}
-
-fn window_json(w: DayRange) -> Value {
-    json!({ "first": format_day(w.first()), "last": format_day(w.last()), "days": w.len() })
-}
-
-fn method_json(m: Method) -> Value {
-    json!({ "en": m.en, "ja": m.ja })
-}
-
-/// A published count with its protection.
-fn count(p: Protection, c: Published) -> Value {
-    json!({
-        "value": c.get(),
-        "suppressed": c.is_suppressed(),
-        "min_cell": p.min_cell(),
-        "round_to": p.round_to(),
-    })
-}
-
-fn share(p: Protection, s: Share) -> Value {
-    json!({
-        "numerator": count(p, s.numerator()),
-        "denominator": count(p, s.denominator()),
-        "value": s.value(),
-        "interval": s.interval().map(|(lo, hi)| [lo, hi]),
-    })
-}
-
-fn rate(p: Protection, r: Rate) -> Value {
-    json!({
-        "numerator": count(p, r.numerator()),
-        "denominator": count(p, r.denominator()),
-        "per": r.per(),
-        "dispersion": r.dispersion(),
-        "value": r.value(),
-        "interval": r.interval().map(|(lo, hi)| [lo, hi]),
-    })
-}
-
-fn est(e: Option<Estimate>) -> Value {
-    e.map_or(
-        Value::Null,
-        |e| json!({ "value": e.value, "interval": [e.low, e.high] }),
-    )
-}
-
-fn registrations_json(r: &estimate::RegistrationsAnalysis) -> Value {
-    json!({
-        "regressor": format!("{:?}", r.regressor),
-        "lag": r.lag,
-        "lag_interval": r.lag_interval.map(|(lo, hi)| [lo, hi]),
-        "elasticity": est(r.elasticity),
-        "dispersion": r.dispersion,
-        "days_used": r.days_used,
-        "lags": r.lags.iter().map(|l| json!({
-            "lag": l.lag, "correlation": l.correlation, "days": l.days,
-        })).collect::<Vec<_>>(),
-        "days": r.days.iter().map(|d| json!({
-            "date": format_day(d.day),
-            "rate_per_100k": d.rate_per_100k,
-            "rate7_per_100k": d.rate7_per_100k,
-            "regressor7": d.regressor7,
-            "per_registration": d.per_registration,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn group_rates(g: &[estimate::activity::GroupRates]) -> Vec<Value> {
-    g.iter()
-        .map(|g| {
-            json!({
-                "label": g.label,
-                "days": g.days,
-                "days_used": g.days_used,
-                "rate_per_100k": est(g.rate_per_100k),
-                "per_registration": est(g.per_registration),
-            })
-        })
-        .collect()
-}
-
-fn group_cooperation(p: Protection, rows: &[tables::GroupCooperation]) -> Vec<Value> {
-    let opt = |s: Option<Share>| s.map_or(Value::Null, |s| share(p, s));
-    rows.iter()
-        .map(|r| {
-            json!({
-                "group": r.group,
-                "respondents": count(p, r.respondents),
-                "q1": opt(r.q1),
-                "q2": opt(r.q2),
-                "start_date": share(p, r.start_date),
-                "exposure_data": share(p, r.exposure_data),
-            })
-        })
-        .collect()
-}
-
-fn report_json(a: &Analysis, sides: &Sides) -> Value {
-    let p = a.protection;
-    let commute_row = |r: &tables::CommuteRow| {
-        json!({
-            "commute": commute_label(r.commute),
-            "notified": share(p, r.notified),
-            "flagged_days_per_1000": rate(p, r.flagged),
-        })
-    };
-    let c = &a.cooperation;
-    json!({
-        "window": window_json(a.window),
-        "protection": {
-            "min_cell": p.min_cell(),
-            "round_to": p.round_to(),
-            "threshold_spread": p.spread(),
-            "method": method_json(estimate::PROTECTION_METHOD),
-        },
-        "side_inputs": {
-            "registrations": "the server's registration counts",
-            "national_cases": sides.cases.is_some(),
-            "activity": sides.activity.is_some(),
-            "periods": sides.periods.len(),
-            "active_users": sides.active_users,
-        },
-        "answers": count(p, a.answers),
-        "days_outside_window": count(p, a.days_outside_window),
-        "received_outside_window": count(p, a.received_outside_window),
-        "age": {
-            "rows": a.age.rows.iter().map(|r| json!({
-                "age_group": age_label(r.age_group),
-                "notified": share(p, r.notified),
-            })).collect::<Vec<_>>(),
-            "total": share(p, a.age.total),
-        },
-        "start_month": {
-            "rows": a.start_month.rows.iter().map(|r| json!({
-                "start_month": match r.month {
-                    None => "none".to_owned(),
-                    Some(tables::MonthRow::OTHER) => "other".to_owned(),
-                    Some(m) => format_month(m),
-                },
-                "notified": share(p, r.notified),
-            })).collect::<Vec<_>>(),
-            "total": share(p, a.start_month.total),
-        },
-        "daily": a.daily.rows.iter().map(|r| json!({
-            "date": format_day(r.day),
-            "respondents_with_data": count(p, r.respondents_with_data),
-            "flagged": count(p, r.flagged),
-            "registrations": r.registrations.map(|c| count(p, c)),
-        })).collect::<Vec<_>>(),
-        "questions": {
-            "registrations": {
-                "method": method_json(estimate::registrations::METHOD),
-                "against_registrations": a.registrations.as_ref().map(registrations_json),
-                "against_national_cases": a.national_cases.as_ref().map(registrations_json),
-            },
-            "commuting": {
-                "method": method_json(estimate::commuting::METHOD),
-                "rows": a.commuting.table.rows.iter().map(commute_row).collect::<Vec<_>>(),
-                "total": commute_row(&a.commuting.table.total),
-                "comparisons": a.commuting.comparisons.iter().map(|k| json!({
-                    "commute": commute_label(k.commute),
-                    "against": "1",
-                    "rate_ratio": est(k.rate_ratio),
-                    "rate_ratio_age_adjusted": est(k.rate_ratio_age_adjusted),
-                    "share_ratio": est(k.share_ratio),
-                    "share_ratio_age_adjusted": est(k.share_ratio_age_adjusted),
-                    "rate_strata_used": k.rate_strata_used,
-                    "share_strata_used": k.share_strata_used,
-                })).collect::<Vec<_>>(),
-            },
-            "activity": {
-                "method": method_json(estimate::activity::METHOD),
-                "lag": a.activity.lag,
-                "correlation": est(a.activity.correlation),
-                "activity_effect": est(a.activity.activity_effect),
-                "elasticity_adjusted": est(a.activity.elasticity_adjusted),
-                "days_used": a.activity.days_used,
-                "by_period": group_rates(&a.activity.by_period),
-                "by_weekday": group_rates(&a.activity.by_weekday),
-            },
-            "cooperation": {
-                "method": method_json(estimate::cooperation::METHOD),
-                "items": c.items.rows.iter().map(|r| json!({
-                    "item": r.item.name(),
-                    "answered": share(p, r.answered),
-                })).collect::<Vec<_>>(),
-                "by_age": group_cooperation(p, &c.by_age),
-                "by_commute": group_cooperation(p, &c.by_commute),
-                "of_active_users": c.of_active_users,
-                "received": {
-                    "rows": c.received.rows.iter().map(|r| json!({
-                        "date": format_day(r.day),
-                        "answers": count(p, r.answers),
-                    })).collect::<Vec<_>>(),
-                    "total": count(p, c.received.total),
-                },
-            },
-        },
-    })
 }

@@ -1,0 +1,916 @@
+//! The driver: runs a `cocoa-sim` city through the real server and the real phone code.
+//!
+//! One simulated day, in the server's time (JST; the clock is stepped every hour, at half past,
+//! and `App::run_due` runs the export and retention the schedule says are due):
+//! - 00:00 `City::step`; phones installed that day start (a `cocoa-device` phone each, in memory,
+//!   configured with the server and its signing keys, as a real phone's first start).
+//! - 10:30 every positive result with a registering phone: the health centre issues a processing
+//!   number through the admin API (`POST /api/v1/processing-numbers`, the admin token), and the
+//!   phone registers its keys with it (`Phone::register`, `PUT /api/v2/diagnosis`).
+//! - 19:30 every phone checks ([`check_phones`]: the one place checks happen); each new
+//!   notification goes back to the model (`City::notify`). An auditor then downloads every export
+//!   file once to count which registered keys were published.
+//! - 24:00 the day's encounters: each phone of a pair records the other's advertisements, scan
+//!   by scan (`RadioModel::scans`), each scan's payload built from the other phone's own TEK of
+//!   that moment and parsed back by `Phone::observe` with the RSSI of the scan's attenuation;
+//!   then every phone prunes what is older than 14 days.
+//!
+//! On the last day, at 21:30, before the encounters, every phone `City::survey` names submits
+//! its answer through `PUT /api/v1/event_log` (`Phone::submit_survey`); just before, the census
+//! (what every phone in use would have answered) is taken for the truth. Then the report is
+//! made from the same `App`, and the clock is moved two days on so that the schedule exports the
+//! keys still held back, for the audit.
+//!
+//! Randomness: each phone's TEK of a UTC day, each registration and each survey draw from their
+//! own stream of the seed (`City::derived_rng`), the scans of a day from one stream in the
+//! model's encounter order, the server from a seeded RNG: the same seed gives the same run.
+
+use super::server::{ServerOptions, SimServer};
+use super::truth::Census;
+use crate::failure::{Failure, OrFail, USAGE_OR_IO};
+use anyhow::anyhow;
+use cocoa_api::{IssueNumbersRequest, IssueNumbersResponse, ListEntry, SigningKeyInfo};
+use cocoa_device::http::ReqwestHttp;
+use cocoa_device::{CheckReport, Http, MemoryStorage, Phone, PhoneSettings};
+use cocoa_device::{Storage, SurveyAnswer};
+use cocoa_server::server::DueReport;
+use cocoa_sim::{City, Day, DayEvents, Encounter, PersonId, PhoneId, RadioModel, Scan, Scenario};
+use gaen::{Advertisement, Aemk, ExportVerifier, IntervalNumber, Metadata, Rpik, SignedExport};
+use indicatif::ProgressBar;
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Instant;
+
+/// Streams of the seed the driver draws from (`City::derived_rng`).
+const STREAM_TEK: u64 = cocoa_sim::model::FIRST_DRIVER_STREAM;
+const STREAM_REGISTER: u64 = STREAM_TEK + 1;
+const STREAM_SURVEY: u64 = STREAM_TEK + 2;
+const STREAM_RADIO: u64 = STREAM_TEK + 3;
+const STREAM_SERVER: u64 = STREAM_TEK + 4;
+
+/// Minutes of the local day when things happen (the clock steps at half past each hour).
+const REGISTER_MINUTE: u16 = 10 * 60 + 30;
+const CHECK_MINUTE: u16 = 19 * 60 + 30;
+const SURVEY_MINUTE: u16 = 21 * 60 + 30;
+
+/// Every phone's transmit power (COCOA's default metadata).
+const TX_POWER_DBM: i8 = cocoa_device::phone::DEFAULT_TX_POWER_DBM;
+
+/// What the driver is asked to do.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub(crate) scenario: Scenario,
+    pub(crate) listen: SocketAddr,
+    pub(crate) database_url: Option<String>,
+    pub(crate) export_interval_minutes: u32,
+    pub(crate) min_keys_per_file: usize,
+    pub(crate) padding_jitter: usize,
+}
+
+/// What the driver counted (the `driver` part of `truth.json`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Counts {
+    pub(crate) days: u32,
+    pub(crate) phones_installed: u64,
+    /// Sightings recorded (scans of another phone).
+    pub(crate) sightings: u64,
+    pub(crate) encounters: u64,
+    pub(crate) infections: u64,
+    pub(crate) positives: u64,
+    /// Positive results whose owner registers from a COCOA phone (the model's decision).
+    pub(crate) positives_registering: u64,
+    pub(crate) processing_numbers_issued: u64,
+    pub(crate) registrations_accepted: u64,
+    /// Failed registrations by error.
+    pub(crate) registration_failures: BTreeMap<String, u64>,
+    /// Keys the registering phones sent.
+    pub(crate) keys_sent: u64,
+    /// Keys the server accepted (its registration counts).
+    pub(crate) keys_accepted: u64,
+    /// Registrations the server counted.
+    pub(crate) registrations_counted_by_server: u64,
+    /// Export runs that completed (the server's `/metrics`: scheduled runs, on the simulated
+    /// clock).
+    pub(crate) export_runs: u64,
+    pub(crate) export_failures: u64,
+    pub(crate) export_files: u64,
+    /// Real keys in the files exported (the export's own count, `/metrics`).
+    pub(crate) keys_published: u64,
+    /// Of `keys_published`, those exported by the survey (the rest were held back and exported
+    /// two days after the last day, for the audit).
+    pub(crate) keys_published_by_last_day: u64,
+    /// The audit: every listed file downloaded and verified once by the driver.
+    pub(crate) audit: Audit,
+    pub(crate) checks: u64,
+    pub(crate) check_failures: BTreeMap<String, u64>,
+    /// Files a check could not use (retried by the next).
+    pub(crate) check_file_failures: u64,
+    /// New high-risk days reported by checks (each is a notification).
+    pub(crate) notifications: u64,
+    /// Phones notified at least once.
+    pub(crate) phones_notified: u64,
+    /// `City::notify` calls (one per phone and day with a new notification).
+    pub(crate) notify_calls: u64,
+    pub(crate) survey_intents: u64,
+    pub(crate) survey_answers_submitted: u64,
+    pub(crate) survey_failures: BTreeMap<String, u64>,
+    /// Answers in the server's store after the survey.
+    pub(crate) survey_answers_stored: u64,
+    /// COCOA phones in use on the last day.
+    pub(crate) phones_in_use: u64,
+}
+
+/// Where the wall time went, seconds (not part of `truth.json`: it differs run to run).
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Timings {
+    /// `City::step` and `City::encounters`.
+    pub(crate) model: f64,
+    /// Recording the encounters' sightings, and pruning.
+    pub(crate) encounters: f64,
+    /// The phones' checks.
+    pub(crate) checks: f64,
+    /// Issuing numbers and registering.
+    pub(crate) registrations: f64,
+    /// `App::run_due` (exports and retention).
+    pub(crate) schedule: f64,
+    /// The census and the survey.
+    pub(crate) survey: f64,
+    /// The auditor's downloads.
+    pub(crate) audit: f64,
+    /// Making the report.
+    pub(crate) report: f64,
+}
+
+/// The auditor's view of the published files.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct Audit {
+    pub(crate) files_downloaded: u64,
+    pub(crate) files_failed: u64,
+    /// Keys in them that a simulated phone registered.
+    pub(crate) registered_keys_found: u64,
+    /// Other keys (padding).
+    pub(crate) other_keys: u64,
+    /// Keys the phones sent that were published exactly once, more than once, never.
+    pub(crate) sent_keys_published_once: u64,
+    pub(crate) sent_keys_published_more_than_once: u64,
+    pub(crate) sent_keys_never_published: u64,
+}
+
+/// What a run leaves: the server (still serving), the counts, the truth, the census.
+#[derive(Debug)]
+pub(crate) struct Outcome {
+    pub(crate) server: SimServer,
+    pub(crate) counts: Counts,
+    pub(crate) timings: Timings,
+    pub(crate) truth: cocoa_sim::Truth,
+    pub(crate) census: Census,
+    /// The server's registrations per UTC day.
+    pub(crate) registrations_by_day: BTreeMap<i64, u64>,
+    pub(crate) report: crate::report::Made,
+    pub(crate) scenario: Scenario,
+}
+
+/// A phone's key of one UTC day, derived once for its advertisements.
+#[derive(Debug, Clone, Copy)]
+struct DayKey {
+    utc_day: u32,
+    rpik: Rpik,
+    aemk: Aemk,
+}
+
+/// One simulated COCOA phone: the real phone code over memory storage.
+#[derive(Debug)]
+struct SimPhone {
+    phone: Phone<MemoryStorage>,
+    owner: PersonId,
+    /// The keys of the last two UTC days it advertised in (by parity of the day).
+    keys: [Option<DayKey>; 2],
+    notified: bool,
+}
+
+/// Every phone's periodic check, the one place phones check: today `Phone::check` per phone over
+/// HTTP, phones side by side on the machine's cores; the results in the phones' order.
+fn check_phones(
+    phones: &mut [&mut Phone<MemoryStorage>],
+    now: i64,
+    http: &ReqwestHttp,
+) -> Vec<Result<CheckReport, cocoa_device::Error>> {
+    use rayon::prelude::*;
+    phones
+        .par_iter_mut()
+        .map(|phone| phone.check(now, http))
+        .collect()
+}
+
+/// The driver's state.
+struct Driver<'a> {
+    server: &'a SimServer,
+    city: City,
+    http: ReqwestHttp,
+    admin: reqwest::Client,
+    settings: PhoneSettings,
+    verifiers: Vec<ExportVerifier>,
+    /// By phone id; `None` until the phone starts.
+    phones: Vec<Option<SimPhone>>,
+    /// Installed phones, in installation order.
+    installed: Vec<PhoneId>,
+    counts: Counts,
+    timings: Timings,
+    /// Every key a phone sent with its registration, and how often the auditor found it.
+    sent: HashMap<[u8; 16], u32>,
+    audited: BTreeSet<String>,
+    first_day: i64,
+    progress: &'a ProgressBar,
+}
+
+fn fail(e: impl Into<anyhow::Error>) -> Failure {
+    Failure::new(USAGE_OR_IO, e)
+}
+
+/// Runs the city of `options` and writes the report into `report_dir`.
+pub(crate) fn run(
+    options: &Options,
+    report_dir: &Path,
+    progress: &ProgressBar,
+) -> Result<Outcome, Failure> {
+    let scenario = options.scenario.clone();
+    let city = City::new(scenario.clone()).usage_or_io("the scenario")?;
+    let start = scenario.unix_seconds(Day(0), 0);
+    let naive = |d: cocoa_sim::Date| {
+        chrono::NaiveDate::default() + chrono::Duration::days(d.epoch_day())
+    };
+    let mut seeds = city.derived_rng(STREAM_SERVER, 0);
+    let token: String = (0..16).map(|_| format!("{:02x}", seeds.next_u32() as u8)).collect();
+    let server_options = ServerOptions {
+        listen: options.listen,
+        database_url: options.database_url.clone(),
+        export_interval_minutes: options.export_interval_minutes,
+        min_keys_per_file: options.min_keys_per_file,
+        padding_jitter: options.padding_jitter,
+        survey_first_day: naive(scenario.start_date),
+        final_report_date: naive(scenario.date(Day(scenario.days))),
+        admin_token: token,
+        rng_seed: seeds.next_u64(),
+        start,
+    };
+    let server = SimServer::start(&server_options)?;
+    let http = ReqwestHttp::new();
+    let keys_url = format!("{}/api/v1/export-signing-keys", server.base_url);
+    let response = http.get(&keys_url).usage_or_io(format!("GET {keys_url}"))?;
+    let keys: Vec<SigningKeyInfo> = serde_json::from_slice(&response.body)
+        .usage_or_io(format!("{keys_url} did not answer a key list"))?;
+    let public_keys_pem: Vec<String> = keys.into_iter().map(|k| k.public_key_pem).collect();
+    let verifiers = public_keys_pem
+        .iter()
+        .map(|pem| ExportVerifier::from_pem(pem))
+        .collect::<Result<Vec<_>, _>>()
+        .usage_or_io("the server's signing keys")?;
+    let settings = PhoneSettings {
+        server_url: server.base_url.clone(),
+        region: "440".into(),
+        public_keys_pem,
+        tx_power_dbm: TX_POWER_DBM,
+    };
+    let phone_count = city.population().phones().len();
+    let mut driver = Driver {
+        server: &server,
+        http,
+        admin: reqwest::Client::new(),
+        settings,
+        verifiers,
+        phones: (0..phone_count).map(|_| None).collect(),
+        installed: Vec::new(),
+        counts: Counts::default(),
+        timings: Timings::default(),
+        sent: HashMap::new(),
+        audited: BTreeSet::new(),
+        first_day: scenario.start_date.epoch_day(),
+        progress,
+        city,
+    };
+    let census = driver.simulate()?;
+    let truth = driver.city.truth();
+    let Driver {
+        mut counts,
+        mut timings,
+        sent,
+        audited,
+        http,
+        verifiers,
+        ..
+    } = driver;
+    let phones_in_use = counts.phones_in_use;
+
+    // The report, from the same server, as `cocoa report` makes it.
+    let sides = crate::report::Sides {
+        active_users: Some(phones_in_use),
+        ..Default::default()
+    };
+    let protection = cocoa_analytics::protect::Protection::new(10, 5).usage_or_io("protection")?;
+    let mut secret = [0u8; 8];
+    seeds.fill_bytes(&mut secret);
+    let started = Instant::now();
+    let report = server.runtime.block_on(crate::report::make(
+        &server.app,
+        report_dir,
+        protection,
+        &sides,
+        crate::report::Lang::Both,
+        secret,
+    ))?;
+    timings.report = started.elapsed().as_secs_f64();
+
+    // Keys still held back (today's keys of the last registrations): two days on, the schedule
+    // has exported them all, and the audit sees every registered key.
+    counts.keys_published_by_last_day = export_metrics(&server)?.keys;
+    let end = server.now() + 2 * 86_400;
+    note_due(server.advance_to(end));
+    let m = export_metrics(&server)?;
+    counts.export_runs = m.runs;
+    counts.export_failures = m.failures;
+    counts.export_files = m.files;
+    counts.keys_published = m.keys;
+    let mut auditor = Auditor {
+        http: &http,
+        verifiers: &verifiers,
+        base_url: &server.base_url,
+        sent,
+        audited,
+    };
+    auditor.audit(&mut counts.audit)?;
+    auditor.finish(&mut counts.audit);
+
+    let stats = server
+        .runtime
+        .block_on(server.app.state().store.registration_stats())
+        .usage_or_io("reading the registration counts")?;
+    let mut registrations_by_day = BTreeMap::new();
+    for s in &stats {
+        counts.keys_accepted += s.keys;
+        counts.registrations_counted_by_server += s.registrations;
+        *registrations_by_day.entry(s.day).or_insert(0) += s.registrations;
+    }
+    Ok(Outcome {
+        server,
+        counts,
+        timings,
+        truth,
+        census,
+        registrations_by_day,
+        report,
+        scenario,
+    })
+}
+
+/// Logs a scheduled job that failed (the schedule retries it at the next step). What ran is
+/// counted from the server's `/metrics`, not from here: the server's own scheduler may run a due
+/// job before the driver's `run_due` does.
+fn note_due(due: DueReport) {
+    if let Some(Err(e)) = due.export {
+        tracing::warn!(error = %e, "a scheduled export failed");
+    }
+    if let Some(Err(e)) = due.retention {
+        tracing::warn!(error = %e, "a scheduled retention failed");
+    }
+}
+
+/// The export's counters from `GET /metrics` (the admin token).
+#[derive(Debug, Clone, Copy, Default)]
+struct ExportMetrics {
+    runs: u64,
+    failures: u64,
+    files: u64,
+    keys: u64,
+}
+
+fn export_metrics(server: &SimServer) -> Result<ExportMetrics, Failure> {
+    let url = format!("{}/metrics", server.base_url);
+    let text = server
+        .runtime
+        .block_on(async {
+            reqwest::Client::new()
+                .get(&url)
+                .bearer_auth(&server.admin_token)
+                .send()
+                .await?
+                .error_for_status()?
+                .text()
+                .await
+        })
+        .usage_or_io(format!("GET {url}"))?;
+    let mut m = ExportMetrics::default();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let value = value.parse::<f64>().unwrap_or(0.0) as u64;
+        let (metric, labels) = name.split_once('{').unwrap_or((name, ""));
+        match metric {
+            "cocoa_export_runs_total" if labels.contains("result=\"ok\"") => m.runs += value,
+            "cocoa_export_runs_total" if labels.contains("result=\"failed\"") => {
+                m.failures += value
+            }
+            "cocoa_export_files_total" => m.files += value,
+            "cocoa_export_keys_total" => m.keys += value,
+            _ => {}
+        }
+    }
+    Ok(m)
+}
+
+/// Downloads every listed file once and counts the registered keys in it.
+struct Auditor<'a> {
+    http: &'a ReqwestHttp,
+    verifiers: &'a [ExportVerifier],
+    base_url: &'a str,
+    sent: HashMap<[u8; 16], u32>,
+    audited: BTreeSet<String>,
+}
+
+impl Auditor<'_> {
+    fn audit(&mut self, audit: &mut Audit) -> Result<(), Failure> {
+        let url = format!("{}/c19r/440/list.json", self.base_url);
+        let response = self.http.get(&url).usage_or_io(format!("GET {url}"))?;
+        if response.status == 404 {
+            return Ok(()); // nothing exported yet
+        }
+        let list: Vec<ListEntry> =
+            serde_json::from_slice(&response.body).usage_or_io(format!("{url}: not a list"))?;
+        for entry in list {
+            if !self.audited.insert(entry.url.clone()) {
+                continue;
+            }
+            let file = self
+                .http
+                .get(&entry.url)
+                .map_err(|e| e.to_string())
+                .and_then(|r| {
+                    if r.status == 200 {
+                        SignedExport::from_zip(&r.body).map_err(|e| e.to_string())
+                    } else {
+                        Err(format!("HTTP {}", r.status))
+                    }
+                })
+                .and_then(|f| {
+                    f.verify(self.verifiers)
+                        .map(|_| f)
+                        .map_err(|e| e.to_string())
+                });
+            match file {
+                Ok(file) => {
+                    audit.files_downloaded += 1;
+                    for key in &file.export.keys {
+                        match self.sent.get_mut(key.key.as_bytes()) {
+                            Some(n) => {
+                                *n += 1;
+                                audit.registered_keys_found += 1;
+                            }
+                            None => audit.other_keys += 1,
+                        }
+                    }
+                }
+                Err(reason) => {
+                    audit.files_failed += 1;
+                    tracing::warn!(url = %entry.url, %reason, "the auditor could not use a file");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self, audit: &mut Audit) {
+        for &n in self.sent.values() {
+            match n {
+                0 => audit.sent_keys_never_published += 1,
+                1 => audit.sent_keys_published_once += 1,
+                _ => audit.sent_keys_published_more_than_once += 1,
+            }
+        }
+    }
+}
+
+impl Driver<'_> {
+    fn minute(&self, day: Day, minute: u16) -> i64 {
+        self.city.scenario().unix_seconds(day, minute)
+    }
+
+    /// Moves the clock to `t`, running what is due.
+    fn advance(&mut self, t: i64) {
+        let started = Instant::now();
+        note_due(self.server.advance_to(t));
+        self.timings.schedule += started.elapsed().as_secs_f64();
+    }
+
+    /// Every day of the scenario; returns the census taken before the survey.
+    fn simulate(&mut self) -> Result<Census, Failure> {
+        let days = self.city.scenario().days;
+        self.progress.set_length(u64::from(days));
+        let mut events = DayEvents::default();
+        let mut encounters: Vec<Encounter> = Vec::new();
+        let mut census = None;
+        for d in 0..days {
+            let day = Day(d);
+            let last = d + 1 == days;
+            self.advance(self.minute(day, 0));
+            let started = Instant::now();
+            self.city.step(&mut events);
+            self.timings.model += started.elapsed().as_secs_f64();
+            self.counts.days += 1;
+            self.counts.infections += events.infections.len() as u64;
+            self.counts.positives += events.positives.len() as u64;
+            for &phone in &events.installs {
+                self.install(phone)?;
+            }
+            for hour in 0..24u16 {
+                let minute = hour * 60 + 30;
+                self.advance(self.minute(day, minute));
+                let started = Instant::now();
+                if minute == REGISTER_MINUTE {
+                    let positives = std::mem::take(&mut events.positives);
+                    for p in &positives {
+                        self.register(p)?;
+                    }
+                    events.positives = positives;
+                    self.timings.registrations += started.elapsed().as_secs_f64();
+                }
+                if minute == CHECK_MINUTE {
+                    self.check(day)?;
+                }
+                if last && minute == SURVEY_MINUTE {
+                    let mut c = self.census();
+                    self.survey(&mut c)?;
+                    census = Some(c);
+                    self.timings.survey += started.elapsed().as_secs_f64();
+                }
+            }
+            if !last {
+                let started = Instant::now();
+                self.city
+                    .encounters(&events, &mut encounters)
+                    .usage_or_io("the day's encounters")?;
+                self.timings.model += started.elapsed().as_secs_f64();
+                let started = Instant::now();
+                self.record(day, &encounters)?;
+                let end = self.minute(day, 0) + 86_400;
+                for phone in &self.installed {
+                    if let Some(p) = self.phones[phone.index()].as_mut() {
+                        p.phone.prune(end).map_err(fail)?;
+                    }
+                }
+                self.timings.encounters += started.elapsed().as_secs_f64();
+            }
+            self.progress.set_position(u64::from(d + 1));
+            self.progress.set_message(format!(
+                "infected {} · registered {} · notified {} phones",
+                self.counts.infections, self.counts.registrations_accepted,
+                self.counts.phones_notified
+            ));
+        }
+        self.counts.phones_in_use = self.installed.len() as u64;
+        let stored = self
+            .server
+            .runtime
+            .block_on(self.server.app.state().store.count_survey_responses())
+            .usage_or_io("counting the survey answers")?;
+        self.counts.survey_answers_stored = stored;
+        census.ok_or_else(|| fail(anyhow!("the scenario has no day")))
+    }
+
+    /// A phone starts: configured as a real phone's first start, with the day its owner
+    /// started using COCOA.
+    fn install(&mut self, id: PhoneId) -> Result<(), Failure> {
+        let population = self.city.population();
+        let p = population.phone(id);
+        let mut phone = Phone::new(MemoryStorage::default()).with_threads(1);
+        phone.configure(&self.settings).map_err(fail)?;
+        if let Some(since) = p.cocoa_since {
+            phone
+                .record_start_of_use(since.epoch_day() * 86_400)
+                .map_err(fail)?;
+        }
+        self.phones[id.index()] = Some(SimPhone {
+            phone,
+            owner: p.owner,
+            keys: [None, None],
+            notified: false,
+        });
+        self.installed.push(id);
+        self.counts.phones_installed += 1;
+        Ok(())
+    }
+
+    /// A processing number from the health centre, through the admin API.
+    fn issue_number(&mut self) -> Result<String, Failure> {
+        let url = format!("{}/api/v1/processing-numbers", self.server.base_url);
+        let body = IssueNumbersRequest {
+            count: Some(1),
+            lifetime_minutes: None,
+            symptom_onset_date: None,
+            test_date: None,
+        };
+        let answer: IssueNumbersResponse = self
+            .server
+            .runtime
+            .block_on(async {
+                self.admin
+                    .post(&url)
+                    .bearer_auth(&self.server.admin_token)
+                    .json(&body)
+                    .send()
+                    .await?
+                    .error_for_status()?
+                    .json()
+                    .await
+            })
+            .usage_or_io(format!("POST {url}"))?;
+        let number = answer
+            .processing_numbers
+            .into_iter()
+            .next()
+            .ok_or_else(|| fail(anyhow!("{url} issued no number")))?;
+        self.counts.processing_numbers_issued += 1;
+        Ok(number.processing_number)
+    }
+
+    /// A positive result registered from its phone, if the person registers.
+    fn register(&mut self, result: &cocoa_sim::PositiveResult) -> Result<(), Failure> {
+        let Some(id) = result.register_phone else {
+            return Ok(());
+        };
+        self.counts.positives_registering += 1;
+        if self.phones[id.index()].is_none() {
+            *self
+                .counts
+                .registration_failures
+                .entry("the phone is not running".into())
+                .or_insert(0) += 1;
+            return Ok(());
+        }
+        let number = self.issue_number()?;
+        let scenario = self.city.scenario();
+        let date = scenario.date(result.onset_day.unwrap_or(result.test_day));
+        let date_day = date.epoch_day();
+        let date = chrono::NaiveDate::default() + chrono::Duration::days(date_day);
+        let now = self.server.now();
+        let mut rng = self.city.derived_rng(STREAM_REGISTER, u64::from(id.0));
+        let http = &self.http;
+        let Some(sim) = self.phones[id.index()].as_mut() else {
+            return Ok(());
+        };
+        // Today's key is made from the phone's own stream first, as advertising would.
+        key_of(&self.city, id, sim, now)?;
+        match sim.phone.register(
+            now,
+            http,
+            &number,
+            result.onset_day.is_some(),
+            date,
+            &mut rng,
+        ) {
+            Ok(sent) => {
+                self.counts.registrations_accepted += 1;
+                self.counts.keys_sent += sent as u64;
+                let first = date_day - cocoa_device::phone::REGISTER_DAYS_BEFORE;
+                for t in sim.phone.storage().teks().map_err(fail)? {
+                    if i64::from(t.rolling_start.utc_day()) >= first {
+                        self.sent.entry(t.tek.to_bytes()).or_insert(0);
+                    }
+                }
+            }
+            Err(e) => {
+                *self
+                    .counts
+                    .registration_failures
+                    .entry(e.to_string())
+                    .or_insert(0) += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every phone checks; new notifications go back to the model.
+    fn check(&mut self, day: Day) -> Result<(), Failure> {
+        let now = self.server.now();
+        let mut ids = Vec::with_capacity(self.installed.len());
+        let mut phones: Vec<&mut Phone<MemoryStorage>> = Vec::with_capacity(self.installed.len());
+        // `installed` is in installation order; the phones slice is by id: walk it once.
+        let mut running = vec![false; self.phones.len()];
+        for id in &self.installed {
+            running[id.index()] = true;
+        }
+        for (i, slot) in self.phones.iter_mut().enumerate() {
+            if let (true, Some(p)) = (running[i], slot.as_mut()) {
+                ids.push(i);
+                phones.push(&mut p.phone);
+            }
+        }
+        let started = Instant::now();
+        let results = check_phones(&mut phones, now, &self.http);
+        drop(phones);
+        self.timings.checks += started.elapsed().as_secs_f64();
+        for (i, result) in ids.into_iter().zip(results) {
+            self.counts.checks += 1;
+            match result {
+                Ok(report) => {
+                    self.counts.check_file_failures += report.files_failed.len() as u64;
+                    if report.new_high_risk_days.is_empty() {
+                        continue;
+                    }
+                    self.counts.notifications += report.new_high_risk_days.len() as u64;
+                    let Some(sim) = self.phones[i].as_mut() else {
+                        continue;
+                    };
+                    if !sim.notified {
+                        sim.notified = true;
+                        self.counts.phones_notified += 1;
+                    }
+                    let owner = sim.owner;
+                    self.counts.notify_calls += 1;
+                    self.city
+                        .notify(owner, day)
+                        .usage_or_io("reporting a notification")?;
+                }
+                Err(e) => {
+                    *self.counts.check_failures.entry(e.to_string()).or_insert(0) += 1;
+                }
+            }
+        }
+        let mut auditor = Auditor {
+            http: &self.http,
+            verifiers: &self.verifiers,
+            base_url: &self.server.base_url,
+            sent: std::mem::take(&mut self.sent),
+            audited: std::mem::take(&mut self.audited),
+        };
+        let started = Instant::now();
+        let audited = auditor.audit(&mut self.counts.audit);
+        self.timings.audit += started.elapsed().as_secs_f64();
+        self.sent = auditor.sent;
+        self.audited = auditor.audited;
+        audited
+    }
+
+    /// What every phone in use would answer with every consent: the truth's census.
+    fn census(&self) -> Census {
+        let population = self.city.population();
+        let last_day = self.server.now().div_euclid(86_400);
+        let mut census = Census::new(self.first_day, last_day);
+        let answer = SurveyAnswer {
+            age_group: None,
+            commute: None,
+            send_start_date: false,
+            send_exposure_data: true,
+        };
+        for id in &self.installed {
+            let Some(sim) = self.phones[id.index()].as_ref() else {
+                continue;
+            };
+            let phone = population.phone(*id);
+            let owner = population.person(phone.owner);
+            let days: Vec<(i64, bool)> = match sim.phone.survey_content(&answer, self.first_day) {
+                Ok(content) => content
+                    .exposure_data
+                    .map(|d| {
+                        d.daily_summaries
+                            .iter()
+                            .map(|s| (s.date_millis.div_euclid(86_400_000), s.exposure_detected == 1))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            census.add(
+                owner.age.get(),
+                phone.survey_commute(owner).get(),
+                &days,
+                sim.notified,
+            );
+        }
+        census
+    }
+
+    /// The end of use: every phone that takes part submits its answer.
+    fn survey(&mut self, census: &mut Census) -> Result<(), Failure> {
+        let intents = self.city.survey().usage_or_io("the survey")?;
+        let now = self.server.now();
+        for intent in intents {
+            self.counts.survey_intents += 1;
+            let owner = self.city.population().phone(intent.phone).owner;
+            census.add_respondent(self.city.population().person(owner).age.get());
+            let Some(sim) = self.phones[intent.phone.index()].as_mut() else {
+                *self
+                    .counts
+                    .survey_failures
+                    .entry("the phone is not running".into())
+                    .or_insert(0) += 1;
+                continue;
+            };
+            let answer = SurveyAnswer {
+                age_group: intent.age_group.map(|a| a.get()),
+                commute: intent.commute.map(|c| c.get()),
+                send_start_date: intent.start_date.is_some(),
+                send_exposure_data: intent.daily_data,
+            };
+            let mut rng = self
+                .city
+                .derived_rng(STREAM_SURVEY, u64::from(intent.phone.0));
+            match sim
+                .phone
+                .submit_survey(now, &self.http, &answer, self.first_day, &mut rng)
+            {
+                Ok(()) => self.counts.survey_answers_submitted += 1,
+                Err(e) => {
+                    *self
+                        .counts
+                        .survey_failures
+                        .entry(e.to_string())
+                        .or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The day's encounters, scan by scan: the hot loop.
+    fn record(&mut self, day: Day, encounters: &[Encounter]) -> Result<(), Failure> {
+        let mut rng = self.city.derived_rng(STREAM_RADIO, u64::from(day.0));
+        let radio: RadioModel = *self.city.radio();
+        let mut scans: Vec<Scan> = Vec::new();
+        let mut payloads: Vec<[u8; 31]> = Vec::new();
+        let scenario = self.city.scenario();
+        for e in encounters {
+            self.counts.encounters += 1;
+            let start = scenario.unix_seconds(day, e.contact.start_minute);
+            let duration_s = u32::from(e.contact.duration_minutes) * 60;
+            let distance = f64::from(e.contact.distance_m);
+            for (observer, other) in [(e.phone_a, e.phone_b), (e.phone_b, e.phone_a)] {
+                scans.clear();
+                radio.scans(start, duration_s, distance, &mut rng, &mut scans);
+                if scans.is_empty() {
+                    continue;
+                }
+                payloads.clear();
+                {
+                    let Some(sim) = self.phones[other.index()].as_mut() else {
+                        continue;
+                    };
+                    for s in &scans {
+                        payloads.push(advertisement(&self.city, other, sim, s.at)?);
+                    }
+                }
+                let Some(sim) = self.phones[observer.index()].as_mut() else {
+                    continue;
+                };
+                for (s, payload) in scans.iter().zip(&payloads) {
+                    let rssi = RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db);
+                    sim.phone
+                        .observe(payload, rssi, s.at, Some(s.previous_scan_at))
+                        .map_err(fail)?;
+                }
+                self.counts.sightings += scans.len() as u64;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The phone's key of the UTC day of `at` (made from its own stream of the seed if it has none
+/// yet), derived for advertising.
+fn key_of(city: &City, id: PhoneId, sim: &mut SimPhone, at: i64) -> Result<DayKey, Failure> {
+    let interval = IntervalNumber::from_unix_seconds(at.max(0) as u64).map_err(fail)?;
+    let utc_day = interval.utc_day();
+    let slot = (utc_day % 2) as usize;
+    if let Some(k) = sim.keys[slot].filter(|k| k.utc_day == utc_day) {
+        return Ok(k);
+    }
+    let mut rng: ChaCha8Rng =
+        city.derived_rng(STREAM_TEK, (u64::from(id.0) << 24) | u64::from(utc_day & 0xff_ffff));
+    let record = sim.phone.key_for(at, &mut rng).map_err(fail)?;
+    let (rpik, aemk) = record.tek.derive();
+    let key = DayKey {
+        utc_day,
+        rpik,
+        aemk,
+    };
+    sim.keys[slot] = Some(key);
+    Ok(key)
+}
+
+/// The 31-byte advertisement phone `id` broadcasts at `at`: the RPI of the interval from its own
+/// TEK, and the metadata encrypted under its AEMK.
+fn advertisement(
+    city: &City,
+    id: PhoneId,
+    sim: &mut SimPhone,
+    at: i64,
+) -> Result<[u8; 31], Failure> {
+    let key = key_of(city, id, sim, at)?;
+    let interval = IntervalNumber::from_unix_seconds(at.max(0) as u64).map_err(fail)?;
+    let rpi = key.rpik.rpi(interval);
+    let aem = key.aemk.encrypt(&rpi, &Metadata::v1_0(TX_POWER_DBM));
+    Ok(Advertisement { rpi, aem }.to_bytes())
+}
