@@ -404,10 +404,19 @@ fn serve_serves_the_published_report_at_report() {
     let get = |path: &str| client.get(format!("{base}{path}")).send().unwrap();
     let before = get("/report/");
     assert_eq!(before.status(), 404);
-    assert_eq!(before.json::<serde_json::Value>().unwrap()["error"], "not_found");
+    assert_eq!(
+        before.json::<serde_json::Value>().unwrap()["error"],
+        "not_found"
+    );
 
     let out = t.root.join("out");
-    ok(&cocoa(&["report", "--data-dir", &t.data, "--out", out.to_str().unwrap()]));
+    ok(&cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+    ]));
 
     let redirect = get("/report");
     assert_eq!(redirect.status(), 308);
@@ -444,13 +453,88 @@ fn the_same_answers_give_the_same_report() {
     let t = setup();
     let (a, b) = (t.root.join("a"), t.root.join("b"));
     for out in [&a, &b] {
-        ok(&cocoa(&["report", "--data-dir", &t.data, "--out", out.to_str().unwrap()]));
+        ok(&cocoa(&[
+            "report",
+            "--data-dir",
+            &t.data,
+            "--out",
+            out.to_str().unwrap(),
+        ]));
     }
-    for file in ["index.html", "report.json", "tables/age.csv", "tables/daily.csv"] {
+    for file in [
+        "index.html",
+        "report.json",
+        "tables/age.csv",
+        "tables/daily.csv",
+    ] {
         assert_eq!(
             std::fs::read(a.join(file)).unwrap(),
             std::fs::read(b.join(file)).unwrap(),
             "{file}"
         );
     }
+}
+
+/// On a terminal, a progress bar on stderr follows the reading of the answers (run under
+/// `script`, which gives the command a terminal); without one, there is none (only the log).
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let t = setup();
+    let out = t.root.join("out");
+    let command = format!(
+        // A terminal of a usual size (a new one has 0 columns, where nothing fits).
+        "stty cols 120 rows 40; {} report --data-dir {} --out {}",
+        env!("CARGO_BIN_EXE_cocoa"),
+        t.data,
+        out.display()
+    );
+    // script's standard input stays open until the report has finished: at its end, script
+    // would end the session.
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("COCOA_LOG", "warn")
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_BLOB_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let on_terminal = Output {
+        status,
+        stdout: reader.join().unwrap(),
+        stderr: Vec::new(),
+    };
+    let shown = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(
+        on_terminal.status.success(),
+        "{:?}: {shown}{}",
+        on_terminal.status,
+        String::from_utf8_lossy(&on_terminal.stderr)
+    );
+    assert!(shown.contains("answers ("), "no progress bar: {shown:?}");
+    assert!(shown.contains("reading"), "no progress bar: {shown:?}");
+
+    let piped = cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    ok(&piped);
+    let quiet = String::from_utf8_lossy(&piped.stderr);
+    assert!(
+        !quiet.contains("answers ("),
+        "a progress bar off a terminal: {quiet}"
+    );
 }

@@ -99,9 +99,23 @@ fn setup() -> Setup {
     }
 }
 
+/// The survey closed on 2022-05-07 (JST), the day every answer was received: under DP the
+/// window ends then, FIRST..=RECEIVED, 31 days.
+const CLOSED: &str = "[survey]\ncloses_at = \"2022-05-07T23:59:59+09:00\"\n";
+
 fn report(t: &Setup, out: &Path, extra: &[&str]) -> Output {
-    let out = out.to_str().unwrap();
-    let mut args = vec!["report", "--data-dir", &t.data, "--out", out];
+    let config = t.root.join("cocoa.toml");
+    std::fs::write(&config, CLOSED).unwrap();
+    let (out, config) = (out.to_str().unwrap(), config.to_str().unwrap());
+    let mut args = vec![
+        "report",
+        "--data-dir",
+        &t.data,
+        "--config",
+        config,
+        "--out",
+        out,
+    ];
     args.extend_from_slice(extra);
     cocoa(&args)
 }
@@ -273,4 +287,41 @@ fn without_dp_the_report_has_no_privacy_section() {
     assert!(r["answers"].get("noise_sd").is_none());
     let help = ok(&cocoa(&["report", "--help"]));
     assert!(help.contains("--dp-epsilon") && help.contains("--dp-delta"));
+}
+
+/// Under DP the window does not depend on the answers (the last day one was received would be
+/// published exactly): it ends when the survey closes, or, while it is open, today.
+#[test]
+fn under_dp_the_window_ends_when_the_survey_closes_not_with_the_last_answer() {
+    let t = setup();
+    let closed = t.root.join("closed");
+    ok(&report(&t, &closed, &["--dp-epsilon", "1"]));
+    let window = &json(closed.join("report.json"))["window"];
+    assert_eq!(window["last"], "2022-05-07");
+
+    let open = t.root.join("open");
+    let out = open.to_str().unwrap();
+    ok(&cocoa(&[
+        "report",
+        "--data-dir",
+        &t.data,
+        "--out",
+        out,
+        "--dp-epsilon",
+        "1",
+    ]));
+    let window = &json(open.join("report.json"))["window"];
+    let today = chrono::Utc::now().date_naive().to_string();
+    let last = window["last"].as_str().unwrap();
+    // Today, unless the day changed while the report ran.
+    assert!(last == today || last < today.as_str(), "{last} vs {today}");
+    assert!(last > "2022-05-07", "{last}");
+
+    // Without DP, the window ends on the last day an answer was received.
+    let plain = t.root.join("plain");
+    ok(&report(&t, &plain, &[]));
+    assert_eq!(
+        json(plain.join("report.json"))["window"]["last"],
+        "2022-05-07"
+    );
 }

@@ -71,12 +71,18 @@ const SCAN: &str = "SELECT id_hash || ' ' || CAST(received_day AS TEXT) \
      || ' ' || COALESCE(CAST(q1 AS TEXT), '') || ' ' || COALESCE(CAST(q2 AS TEXT), '') \
      || ' ' || COALESCE(CAST(start_day AS TEXT), ''), days FROM survey_responses";
 
-/// Rows of the analysis scan kept before they are dropped together. Another hand-written fast
-/// path for SQLite: its values were copied on sqlx's worker thread under SQLite's global
-/// memory mutex, and freeing them takes it again; freed one row at a time, as the worker copies
-/// the next, the two threads take turns on it (millions of futex calls a run), while in bursts
-/// they mostly do not meet. About 256 KiB held.
-const ROWS_HELD: usize = 256;
+/// Rows of the analysis scan kept before they are dropped together, on SQLite. Another
+/// hand-written fast path: sqlx copied their values on its worker thread under SQLite's global
+/// memory mutex, and freeing them takes that mutex again; freed one row at a time, as the worker
+/// copies the next, the two threads meet on it all the time (5.3 million futex calls in a run of
+/// 3,030,000 answers), while in bursts they mostly do not (0.2 million). Measured (BENCHMARKS.md):
+/// 1 row 5.8-8.0 s, 256 rows 3.8-4.3 s, 4,096 rows 3.1-3.4 s, 16,384 rows 3.4-4.7 s (the held rows,
+/// about 4 MiB here, no longer fit in the caches).
+const SQLITE_ROWS_HELD: usize = 4096;
+
+/// On PostgreSQL rows are dropped at once: they share the connection's read buffer, which holding
+/// them keeps from being reused (measured: 8-12 % more CPU with 4,096 held).
+const POSTGRES_ROWS_HELD: usize = 1;
 
 /// The first value of a [`SCAN`] row: `(id_hash, received_day, q1, q2, start_day)`.
 type ScanHead<'a> = (&'a str, i64, Option<i64>, Option<i64>, Option<i64>);
@@ -159,7 +165,7 @@ fn fill_response(
 }
 
 macro_rules! survey_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty, $rows_held:expr) => {
         #[async_trait]
         impl SurveyStore for $store {
             async fn insert_survey_responses(&self, responses: &[SurveyResponse]) -> Result<u64, StoreError> {
@@ -235,14 +241,15 @@ macro_rules! survey_store {
                 };
                 let mut spare = Vec::new();
                 let mut read = 0u64;
-                let mut held = Vec::with_capacity(ROWS_HELD);
+                // Rows are dropped in bursts (see `SQLITE_ROWS_HELD`).
+                let mut held = Vec::with_capacity($rows_held);
                 while let Some(row) = rows.try_next().await? {
                     let head = parse_scan_head(row.try_get(0)?)?;
                     fill_response(&mut answer, &mut spare, head, row.try_get(1)?)?;
                     f(&answer);
                     read += 1;
                     held.push(row);
-                    if held.len() == ROWS_HELD {
+                    if held.len() == $rows_held {
                         held.clear();
                     }
                 }
@@ -257,8 +264,8 @@ macro_rules! survey_store {
     };
 }
 
-survey_store!(SqliteStore, sqlx::Sqlite);
-survey_store!(PostgresStore, sqlx::Postgres);
+survey_store!(SqliteStore, sqlx::Sqlite, SQLITE_ROWS_HELD);
+survey_store!(PostgresStore, sqlx::Postgres, POSTGRES_ROWS_HELD);
 
 #[cfg(test)]
 mod tests {

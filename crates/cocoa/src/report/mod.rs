@@ -3,9 +3,10 @@
 //! no script, nothing loaded; in Japanese, English or both, `--lang`).
 //!
 //! Side inputs are read and parsed first, so a bad one writes nothing. The answers are read
-//! twice, each time as a stream (never all held): once for the last day an answer was
-//! received (the window's end), once into the [`Accumulator`]. An answer stored between the
-//! two reads with a later day is counted as received outside the window.
+//! once, in one snapshot, into the `Accumulator` (never all held); the window ends on the last
+//! day an answer was received, read from an index first (an answer stored in between with a
+//! later day is counted as received outside the window). The files are then published to the
+//! server's blob storage, which `cocoa serve` serves at `/report/`.
 
 mod json;
 mod read;
@@ -200,7 +201,7 @@ pub(crate) struct Made {
 /// Makes the report of an open server into `out` (tables/*.csv, report.json, index.html) and
 /// publishes it in the server's blob storage (`/report/`): the answers and registration counts
 /// of the server's store, the window ending on the last day an answer was received (or the
-/// server clock's today). `secret_candidate` becomes the cell keys' secret if the server has
+/// server clock's today; under differential privacy, the day the survey closes or today). `secret_candidate` becomes the cell keys' secret if the server has
 /// none yet (a secret already stored wins).
 pub(crate) async fn make(
     app: &App,
@@ -231,8 +232,24 @@ pub(crate) async fn make(
         })?;
     let protection = protection.with_secret(u64::from_le_bytes(secret));
     let today = epoch_day(state.clock.now().date_naive());
-    let (analysis, read) =
-        read::analyse(state.store.as_ref(), first_day, today, protection, sides).await?;
+    // Under differential privacy the window may not depend on the answers (the last day one
+    // was received would be published exactly): it ends when the survey closes, or today.
+    let fixed_last = protection.dp().map(|_| {
+        state
+            .config
+            .survey
+            .closes_at
+            .map_or(today, |closes| epoch_day(closes.naive_utc().date()).min(today))
+    });
+    let (analysis, read) = read::analyse(
+        state.store.as_ref(),
+        first_day,
+        today,
+        fixed_last,
+        protection,
+        sides,
+    )
+    .await?;
     // The noise could not be drawn: nothing was released, and nothing is written.
     if let Some(error) = analysis.privacy.as_ref().and_then(|p| p.error.as_ref()) {
         return Err(Failure::new(

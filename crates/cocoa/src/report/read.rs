@@ -33,14 +33,18 @@ async fn progress(store: &dyn Store) -> Result<ProgressBar, Failure> {
     Ok(bar)
 }
 
+/// The analysis of the stored answers. The window runs from `first_day` to the last day an
+/// answer was received, or to `fixed_last` when given (under differential privacy the window
+/// may not depend on the answers: its length bounds each respondent's contribution).
 pub(super) async fn analyse(
     store: &dyn Store,
     first_day: i64,
     today: i64,
+    fixed_last: Option<i64>,
     protection: Protection,
     sides: &Sides,
 ) -> Result<(Analysis, u64), Failure> {
-    let (acc, read) = accumulate(store, first_day, today).await?;
+    let (acc, read) = accumulate(store, first_day, today, fixed_last).await?;
     let window = acc.window();
 
     // Registrations per day of the window, summed over regions; a day without any is 0.
@@ -72,16 +76,20 @@ async fn accumulate(
     store: &dyn Store,
     first_day: i64,
     today: i64,
+    fixed_last: Option<i64>,
 ) -> Result<(Accumulator, u64), Failure> {
     // The window ends on the last day an answer was received: one cheap query (an index),
     // not a pass over the answers. An answer stored after it, with a later day, is counted as
     // received outside the window.
-    let last = store
-        .last_survey_received_day()
-        .await
-        .usage_or_io("reading the last day of receipt")?
-        .unwrap_or(today)
-        .max(first_day);
+    let last = match fixed_last {
+        Some(last) => last,
+        None => store
+            .last_survey_received_day()
+            .await
+            .usage_or_io("reading the last day of receipt")?
+            .unwrap_or(today),
+    }
+    .max(first_day);
     let window = DayRange::new(first_day, last).ok_or_else(|| {
         Failure::new(
             USAGE_OR_IO,
@@ -96,6 +104,8 @@ async fn accumulate(
 
     let bar = progress(store).await?;
     bar.set_message("reading");
+    // Drawn at once, not at the first update: a small store may be read before any.
+    bar.force_draw();
     let mut acc = Accumulator::new(window);
     let mut since_tick = 0u64;
     let read = store

@@ -69,6 +69,8 @@ pub(crate) struct Options {
     pub(crate) export_interval_minutes: u32,
     pub(crate) min_keys_per_file: usize,
     pub(crate) padding_jitter: usize,
+    /// Threads the phones' checks run on.
+    pub(crate) check_threads: usize,
 }
 
 /// What the driver counted (the `driver` part of `truth.json`).
@@ -193,17 +195,21 @@ struct SimPhone {
 }
 
 /// Every phone's periodic check, the one place phones check: today `Phone::check` per phone over
-/// HTTP, phones side by side on the machine's cores; the results in the phones' order.
+/// HTTP, phones side by side on `pool` (more threads than cores: a check mostly waits for the
+/// server); the results in the phones' order.
 fn check_phones(
+    pool: &rayon::ThreadPool,
     phones: &mut [&mut Phone<MemoryStorage>],
     now: i64,
     http: &ReqwestHttp,
 ) -> Vec<Result<CheckReport, cocoa_device::Error>> {
     use rayon::prelude::*;
-    phones
-        .par_iter_mut()
-        .map(|phone| phone.check(now, http))
-        .collect()
+    pool.install(|| {
+        phones
+            .par_iter_mut()
+            .map(|phone| phone.check(now, http))
+            .collect()
+    })
 }
 
 /// The driver's state.
@@ -211,6 +217,7 @@ struct Driver<'a> {
     server: &'a SimServer,
     city: City,
     http: ReqwestHttp,
+    check_pool: rayon::ThreadPool,
     admin: reqwest::Client,
     settings: PhoneSettings,
     verifiers: Vec<ExportVerifier>,
@@ -279,6 +286,11 @@ pub(crate) fn run(
     let mut driver = Driver {
         server: &server,
         http,
+        check_pool: rayon::ThreadPoolBuilder::new()
+            .num_threads(options.check_threads)
+            .thread_name(|i| format!("check-{i}"))
+            .build()
+            .usage_or_io("starting the checks' threads")?,
         admin: reqwest::Client::new(),
         settings,
         verifiers,
@@ -709,7 +721,7 @@ impl Driver<'_> {
             }
         }
         let started = Instant::now();
-        let results = check_phones(&mut phones, now, &self.http);
+        let results = check_phones(&self.check_pool, &mut phones, now, &self.http);
         drop(phones);
         self.timings.checks += started.elapsed().as_secs_f64();
         for (i, result) in ids.into_iter().zip(results) {

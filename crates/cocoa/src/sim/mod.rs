@@ -186,6 +186,10 @@ fn simulate(
         export_interval_minutes: run.export_interval_minutes,
         min_keys_per_file: run.min_keys_per_file,
         padding_jitter: run.padding_jitter,
+        check_threads: std::env::var("COCOA_SIM_CHECK_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get())),
     };
     let bar = progress_bar(hide_progress);
     let started = Instant::now();
@@ -251,8 +255,17 @@ fn finish(done: Done, run: &RunArgs, out: &Path) -> Result<(), Failure> {
         );
     }
     if run.serve {
+        // The portal asks for the admin token: it goes into a file only its owner can read.
+        let token_path = out.join("admin-token");
+        let _ = std::fs::remove_file(&token_path);
+        cocoa_server::server::write_secret_file(&token_path, o.server.admin_token.as_bytes())
+            .usage_or_io(format!("writing {}", token_path.display()))?;
         if !run.json {
-            println!("serving the report at {base}/report/ and the portal at {base}/portal (Ctrl-C to stop)");
+            println!(
+                "serving the report at {base}/report/ and the portal at {base}/portal (its admin \
+                 token is in {}); Ctrl-C to stop",
+                token_path.display()
+            );
         }
         done.outcome.server.serve_until_signal()?;
     }
