@@ -16,7 +16,10 @@ pub const INDEX: &str = "index.html";
 /// and `index.html` is written last, so a reader who sees the new page finds its tables.
 /// Files of an earlier report that this one no longer has are deleted afterwards.
 pub async fn publish(blobs: &dyn BlobStore, files: &[(String, Bytes)]) -> Result<(), BlobError> {
-    let paths: Vec<String> = files.iter().map(|(name, _)| format!("{PREFIX}{name}")).collect();
+    let paths: Vec<String> = files
+        .iter()
+        .map(|(name, _)| format!("{PREFIX}{name}"))
+        .collect();
     for path in &paths {
         check_path(path)?;
     }

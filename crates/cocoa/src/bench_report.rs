@@ -409,7 +409,14 @@ struct Run {
 /// Runs this binary as `cocoa report --json` on the store and times it from start to exit,
 /// sampling its peak memory; checks that it wrote every file it names.
 fn time_report(data_dir: &Path, database_url: Option<&str>, out: &Path) -> Result<Run, Failure> {
-    let exe = std::env::current_exe().usage_or_io("finding this program")?;
+    // This very program, even if its file was replaced meanwhile (a rebuild): on Linux
+    // /proc/self/exe still names the running executable.
+    let proc_exe = Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_owned()
+    } else {
+        std::env::current_exe().usage_or_io("finding this program")?
+    };
     let mut command = Command::new(exe);
     command
         .arg("report")

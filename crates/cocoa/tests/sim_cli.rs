@@ -99,7 +99,10 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
         assert!(first.join(name).is_file(), "{name} missing");
     }
     let report = read_json(&first.join("report/report.json"));
-    assert!(report["questions"]["registrations"].is_object(), "{report:#}");
+    assert!(
+        report["questions"]["registrations"].is_object(),
+        "{report:#}"
+    );
 
     // The whole chain happened, through the real server.
     let truth = read_json(&first.join("truth.json"));
@@ -109,7 +112,10 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
     assert!(count(driver, "keys_accepted") > 0, "{driver:#}");
     assert!(count(driver, "export_runs") > 0, "{driver:#}");
     assert!(count(driver, "export_files") > 0, "{driver:#}");
-    assert!(count(driver, "keys_published_by_last_day") > 0, "{driver:#}");
+    assert!(
+        count(driver, "keys_published_by_last_day") > 0,
+        "{driver:#}"
+    );
     assert!(count(driver, "phones_notified") > 0, "{driver:#}");
     assert!(count(driver, "notify_calls") > 0, "{driver:#}");
     assert!(count(driver, "survey_answers_stored") > 0, "{driver:#}");
@@ -119,10 +125,16 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
         "{driver:#}"
     );
     assert!(
-        driver["registration_failures"].as_object().unwrap().is_empty(),
+        driver["registration_failures"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
         "{driver:#}"
     );
-    assert_eq!(count(&summary, "survey_answers"), count(driver, "survey_answers_stored"));
+    assert_eq!(
+        count(&summary, "survey_answers"),
+        count(driver, "survey_answers_stored")
+    );
     assert_eq!(
         count(&summary, "answers_in_report"),
         count(driver, "survey_answers_stored")
@@ -143,19 +155,29 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
     // Keys: every key the server accepted was published exactly once (the auditor found each
     // registered key in exactly one file), and the export's own count agrees.
     let audit = &driver["audit"];
-    assert_eq!(count(audit, "sent_keys_published_more_than_once"), 0, "{audit:#}");
+    assert_eq!(
+        count(audit, "sent_keys_published_more_than_once"),
+        0,
+        "{audit:#}"
+    );
     assert_eq!(
         count(audit, "sent_keys_published_once"),
         count(driver, "keys_accepted"),
         "{audit:#}"
     );
-    assert_eq!(count(driver, "keys_published"), count(driver, "keys_accepted"));
+    assert_eq!(
+        count(driver, "keys_published"),
+        count(driver, "keys_accepted")
+    );
     assert_eq!(
         count(audit, "registered_keys_found"),
         count(driver, "keys_accepted")
     );
     assert_eq!(count(audit, "files_failed"), 0, "{audit:#}");
-    assert_eq!(count(audit, "files_downloaded"), count(driver, "export_files"));
+    assert_eq!(
+        count(audit, "files_downloaded"),
+        count(driver, "export_files")
+    );
     // Survey: every phone that took part was stored.
     assert_eq!(
         count(driver, "survey_answers_stored"),
@@ -187,10 +209,16 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
         );
     }
     // The census's truth of the share notified is what the truth.json's census counts say.
-    let total = rows.iter().find(|r| r[1] == "notified_share_total").unwrap();
+    let total = rows
+        .iter()
+        .find(|r| r[1] == "notified_share_total")
+        .unwrap();
     let census = &truth["census"];
     let share = count(census, "phones_with_a_flagged_day") as f64 / count(census, "phones") as f64;
-    assert!((total[5].parse::<f64>().unwrap() - share).abs() < 1e-12, "{csv}");
+    assert!(
+        (total[5].parse::<f64>().unwrap() - share).abs() < 1e-12,
+        "{csv}"
+    );
     assert!(share > 0.0);
 
     // The same seed and scenario: the same report, byte for byte (and the same truth).

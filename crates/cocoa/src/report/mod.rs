@@ -235,11 +235,9 @@ pub(crate) async fn make(
     // Under differential privacy the window may not depend on the answers (the last day one
     // was received would be published exactly): it ends when the survey closes, or today.
     let fixed_last = protection.dp().map(|_| {
-        state
-            .config
-            .survey
-            .closes_at
-            .map_or(today, |closes| epoch_day(closes.naive_utc().date()).min(today))
+        state.config.survey.closes_at.map_or(today, |closes| {
+            epoch_day(closes.naive_utc().date()).min(today)
+        })
     });
     let (analysis, read) = read::analyse(
         state.store.as_ref(),

@@ -1,7 +1,8 @@
 //! The driver: runs a `cocoa-sim` city through the real server and the real phone code.
 //!
 //! One simulated day, in the server's time (JST; the clock is stepped every hour, at half past,
-//! and `App::run_due` runs the export and retention the schedule says are due):
+//! and `App::run_due` runs what the schedule says is due then: the export every
+//! `--export-interval-minutes`, retention daily):
 //! - 00:00 `City::step`; phones installed that day start (a `cocoa-device` phone each, in memory,
 //!   configured with the server and its signing keys, as a real phone's first start).
 //! - 10:30 every positive result with a registering phone: the health centre issues a processing
@@ -20,6 +21,13 @@
 //! (what every phone in use would have answered) is taken for the truth. Then the report is
 //! made from the same `App`, and the clock is moved two days on so that the schedule exports the
 //! keys still held back, for the audit.
+//!
+//! Per phone: its storage (keys, sightings, history, settings), its TEKs, its checks (today
+//! `Phone::check` over HTTP: configuration, list and every new file downloaded and verified by
+//! each phone, then matching, risk and the commit), its registration and its survey answer.
+//! Shared: the one server, one HTTP client (its connection pool), the signing keys fetched once
+//! (what each phone's first start would fetch), and nothing else; the driver caches each phone's
+//! RPIK and AEMK of the day and its last advertisement, derived from the phone's own TEK.
 //!
 //! Randomness: each phone's TEK of a UTC day, each registration and each survey draw from their
 //! own stream of the seed (`City::derived_rng`), the scans of a day from one stream in the
@@ -184,26 +192,35 @@ struct DayKey {
     aemk: Aemk,
 }
 
-/// One simulated COCOA phone: the real phone code over memory storage.
+/// What the driver keeps of a running phone besides the phone itself.
 #[derive(Debug)]
-struct SimPhone {
-    phone: Phone<MemoryStorage>,
+struct PhoneState {
+    id: PhoneId,
     owner: PersonId,
     /// The keys of the last two UTC days it advertised in (by parity of the day).
     keys: [Option<DayKey>; 2],
+    /// The last advertisement it made, and its interval (scans of one interval hear the same).
+    last_advertisement: Option<(u32, [u8; 31])>,
     notified: bool,
 }
 
+/// `Driver::slot` of a phone that has not started.
+const NOT_RUNNING: u32 = u32::MAX;
+
 /// Every phone's periodic check, the one place phones check: today `Phone::check` per phone over
 /// HTTP, phones side by side on `pool` (more threads than cores: a check mostly waits for the
-/// server); the results in the phones' order.
+/// server); the results in the phones' order. (The phones are one slice, as
+/// `cocoa_device::lab::Lab::check_all` takes them.)
 fn check_phones(
     pool: &rayon::ThreadPool,
-    phones: &mut [&mut Phone<MemoryStorage>],
+    phones: &mut [Phone<MemoryStorage>],
     now: i64,
     http: &ReqwestHttp,
 ) -> Vec<Result<CheckReport, cocoa_device::Error>> {
     use rayon::prelude::*;
+    if std::env::var_os("COCOA_SIM_LAB_EXPERIMENT").is_some() {
+        return cocoa_device::lab::check_all(phones, now, http);
+    }
     pool.install(|| {
         phones
             .par_iter_mut()
@@ -221,10 +238,12 @@ struct Driver<'a> {
     admin: reqwest::Client,
     settings: PhoneSettings,
     verifiers: Vec<ExportVerifier>,
-    /// By phone id; `None` until the phone starts.
-    phones: Vec<Option<SimPhone>>,
-    /// Installed phones, in installation order.
-    installed: Vec<PhoneId>,
+    /// The running phones (the real phone code over memory storage), in the order they started.
+    phones: Vec<Phone<MemoryStorage>>,
+    /// The same phones' driver state.
+    states: Vec<PhoneState>,
+    /// By phone id: the position in `phones`, or `NOT_RUNNING`.
+    slot: Vec<u32>,
     counts: Counts,
     timings: Timings,
     /// Every key a phone sent with its registration, and how often the auditor found it.
@@ -247,11 +266,12 @@ pub(crate) fn run(
     let scenario = options.scenario.clone();
     let city = City::new(scenario.clone()).usage_or_io("the scenario")?;
     let start = scenario.unix_seconds(Day(0), 0);
-    let naive = |d: cocoa_sim::Date| {
-        chrono::NaiveDate::default() + chrono::Duration::days(d.epoch_day())
-    };
+    let naive =
+        |d: cocoa_sim::Date| chrono::NaiveDate::default() + chrono::Duration::days(d.epoch_day());
     let mut seeds = city.derived_rng(STREAM_SERVER, 0);
-    let token: String = (0..16).map(|_| format!("{:02x}", seeds.next_u32() as u8)).collect();
+    let token: String = (0..16)
+        .map(|_| format!("{:02x}", seeds.next_u32() as u8))
+        .collect();
     let server_options = ServerOptions {
         listen: options.listen,
         database_url: options.database_url.clone(),
@@ -294,8 +314,9 @@ pub(crate) fn run(
         admin: reqwest::Client::new(),
         settings,
         verifiers,
-        phones: (0..phone_count).map(|_| None).collect(),
-        installed: Vec::new(),
+        phones: Vec::new(),
+        states: Vec::new(),
+        slot: vec![NOT_RUNNING; phone_count],
         counts: Counts::default(),
         timings: Timings::default(),
         sent: HashMap::new(),
@@ -506,6 +527,13 @@ impl Auditor<'_> {
 }
 
 impl Driver<'_> {
+    /// The position of a running phone in `phones`.
+    fn slot(&self, id: PhoneId) -> Option<usize> {
+        Some(self.slot[id.index()])
+            .filter(|&s| s != NOT_RUNNING)
+            .map(|s| s as usize)
+    }
+
     fn minute(&self, day: Day, minute: u16) -> i64 {
         self.city.scenario().unix_seconds(day, minute)
     }
@@ -568,21 +596,20 @@ impl Driver<'_> {
                 let started = Instant::now();
                 self.record(day, &encounters)?;
                 let end = self.minute(day, 0) + 86_400;
-                for phone in &self.installed {
-                    if let Some(p) = self.phones[phone.index()].as_mut() {
-                        p.phone.prune(end).map_err(fail)?;
-                    }
+                for phone in &mut self.phones {
+                    phone.prune(end).map_err(fail)?;
                 }
                 self.timings.encounters += started.elapsed().as_secs_f64();
             }
             self.progress.set_position(u64::from(d + 1));
             self.progress.set_message(format!(
                 "infected {} · registered {} · notified {} phones",
-                self.counts.infections, self.counts.registrations_accepted,
+                self.counts.infections,
+                self.counts.registrations_accepted,
                 self.counts.phones_notified
             ));
         }
-        self.counts.phones_in_use = self.installed.len() as u64;
+        self.counts.phones_in_use = self.phones.len() as u64;
         let stored = self
             .server
             .runtime
@@ -604,13 +631,15 @@ impl Driver<'_> {
                 .record_start_of_use(since.epoch_day() * 86_400)
                 .map_err(fail)?;
         }
-        self.phones[id.index()] = Some(SimPhone {
-            phone,
+        self.slot[id.index()] = u32::try_from(self.phones.len()).map_err(fail)?;
+        self.phones.push(phone);
+        self.states.push(PhoneState {
+            id,
             owner: p.owner,
             keys: [None, None],
+            last_advertisement: None,
             notified: false,
         });
-        self.installed.push(id);
         self.counts.phones_installed += 1;
         Ok(())
     }
@@ -654,14 +683,14 @@ impl Driver<'_> {
             return Ok(());
         };
         self.counts.positives_registering += 1;
-        if self.phones[id.index()].is_none() {
+        let Some(slot) = self.slot(id) else {
             *self
                 .counts
                 .registration_failures
                 .entry("the phone is not running".into())
                 .or_insert(0) += 1;
             return Ok(());
-        }
+        };
         let number = self.issue_number()?;
         let scenario = self.city.scenario();
         let date = scenario.date(result.onset_day.unwrap_or(result.test_day));
@@ -670,12 +699,10 @@ impl Driver<'_> {
         let now = self.server.now();
         let mut rng = self.city.derived_rng(STREAM_REGISTER, u64::from(id.0));
         let http = &self.http;
-        let Some(sim) = self.phones[id.index()].as_mut() else {
-            return Ok(());
-        };
+        let phone = &mut self.phones[slot];
         // Today's key is made from the phone's own stream first, as advertising would.
-        key_of(&self.city, id, sim, now)?;
-        match sim.phone.register(
+        key_of(&self.city, phone, &mut self.states[slot], now)?;
+        match phone.register(
             now,
             http,
             &number,
@@ -687,7 +714,7 @@ impl Driver<'_> {
                 self.counts.registrations_accepted += 1;
                 self.counts.keys_sent += sent as u64;
                 let first = date_day - cocoa_device::phone::REGISTER_DAYS_BEFORE;
-                for t in sim.phone.storage().teks().map_err(fail)? {
+                for t in phone.storage().teks().map_err(fail)? {
                     if i64::from(t.rolling_start.utc_day()) >= first {
                         self.sent.entry(t.tek.to_bytes()).or_insert(0);
                     }
@@ -707,24 +734,10 @@ impl Driver<'_> {
     /// Every phone checks; new notifications go back to the model.
     fn check(&mut self, day: Day) -> Result<(), Failure> {
         let now = self.server.now();
-        let mut ids = Vec::with_capacity(self.installed.len());
-        let mut phones: Vec<&mut Phone<MemoryStorage>> = Vec::with_capacity(self.installed.len());
-        // `installed` is in installation order; the phones slice is by id: walk it once.
-        let mut running = vec![false; self.phones.len()];
-        for id in &self.installed {
-            running[id.index()] = true;
-        }
-        for (i, slot) in self.phones.iter_mut().enumerate() {
-            if let (true, Some(p)) = (running[i], slot.as_mut()) {
-                ids.push(i);
-                phones.push(&mut p.phone);
-            }
-        }
         let started = Instant::now();
-        let results = check_phones(&self.check_pool, &mut phones, now, &self.http);
-        drop(phones);
+        let results = check_phones(&self.check_pool, &mut self.phones, now, &self.http);
         self.timings.checks += started.elapsed().as_secs_f64();
-        for (i, result) in ids.into_iter().zip(results) {
+        for (state, result) in self.states.iter_mut().zip(results) {
             self.counts.checks += 1;
             match result {
                 Ok(report) => {
@@ -733,14 +746,11 @@ impl Driver<'_> {
                         continue;
                     }
                     self.counts.notifications += report.new_high_risk_days.len() as u64;
-                    let Some(sim) = self.phones[i].as_mut() else {
-                        continue;
-                    };
-                    if !sim.notified {
-                        sim.notified = true;
+                    if !state.notified {
+                        state.notified = true;
                         self.counts.phones_notified += 1;
                     }
-                    let owner = sim.owner;
+                    let owner = state.owner;
                     self.counts.notify_calls += 1;
                     self.city
                         .notify(owner, day)
@@ -777,19 +787,21 @@ impl Driver<'_> {
             send_start_date: false,
             send_exposure_data: true,
         };
-        for id in &self.installed {
-            let Some(sim) = self.phones[id.index()].as_ref() else {
-                continue;
-            };
-            let phone = population.phone(*id);
+        for (sim, state) in self.phones.iter().zip(&self.states) {
+            let phone = population.phone(state.id);
             let owner = population.person(phone.owner);
-            let days: Vec<(i64, bool)> = match sim.phone.survey_content(&answer, self.first_day) {
+            let days: Vec<(i64, bool)> = match sim.survey_content(&answer, self.first_day) {
                 Ok(content) => content
                     .exposure_data
                     .map(|d| {
                         d.daily_summaries
                             .iter()
-                            .map(|s| (s.date_millis.div_euclid(86_400_000), s.exposure_detected == 1))
+                            .map(|s| {
+                                (
+                                    s.date_millis.div_euclid(86_400_000),
+                                    s.exposure_detected == 1,
+                                )
+                            })
                             .collect()
                     })
                     .unwrap_or_default(),
@@ -799,7 +811,7 @@ impl Driver<'_> {
                 owner.age.get(),
                 phone.survey_commute(owner).get(),
                 &days,
-                sim.notified,
+                state.notified,
             );
         }
         census
@@ -813,7 +825,7 @@ impl Driver<'_> {
             self.counts.survey_intents += 1;
             let owner = self.city.population().phone(intent.phone).owner;
             census.add_respondent(self.city.population().person(owner).age.get());
-            let Some(sim) = self.phones[intent.phone.index()].as_mut() else {
+            let Some(slot) = self.slot(intent.phone) else {
                 *self
                     .counts
                     .survey_failures
@@ -830,10 +842,13 @@ impl Driver<'_> {
             let mut rng = self
                 .city
                 .derived_rng(STREAM_SURVEY, u64::from(intent.phone.0));
-            match sim
-                .phone
-                .submit_survey(now, &self.http, &answer, self.first_day, &mut rng)
-            {
+            match self.phones[slot].submit_survey(
+                now,
+                &self.http,
+                &answer,
+                self.first_day,
+                &mut rng,
+            ) {
                 Ok(()) => self.counts.survey_answers_submitted += 1,
                 Err(e) => {
                     *self
@@ -865,21 +880,22 @@ impl Driver<'_> {
                 if scans.is_empty() {
                     continue;
                 }
-                payloads.clear();
-                {
-                    let Some(sim) = self.phones[other.index()].as_mut() else {
-                        continue;
-                    };
-                    for s in &scans {
-                        payloads.push(advertisement(&self.city, other, sim, s.at)?);
-                    }
-                }
-                let Some(sim) = self.phones[observer.index()].as_mut() else {
+                let (Some(observer), Some(other)) = (self.slot(observer), self.slot(other)) else {
                     continue;
                 };
+                payloads.clear();
+                for s in &scans {
+                    payloads.push(advertisement(
+                        &self.city,
+                        &mut self.phones[other],
+                        &mut self.states[other],
+                        s.at,
+                    )?);
+                }
+                let phone = &mut self.phones[observer];
                 for (s, payload) in scans.iter().zip(&payloads) {
                     let rssi = RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db);
-                    sim.phone
+                    phone
                         .observe(payload, rssi, s.at, Some(s.previous_scan_at))
                         .map_err(fail)?;
                 }
@@ -892,37 +908,51 @@ impl Driver<'_> {
 
 /// The phone's key of the UTC day of `at` (made from its own stream of the seed if it has none
 /// yet), derived for advertising.
-fn key_of(city: &City, id: PhoneId, sim: &mut SimPhone, at: i64) -> Result<DayKey, Failure> {
+fn key_of(
+    city: &City,
+    phone: &mut Phone<MemoryStorage>,
+    state: &mut PhoneState,
+    at: i64,
+) -> Result<DayKey, Failure> {
     let interval = IntervalNumber::from_unix_seconds(at.max(0) as u64).map_err(fail)?;
     let utc_day = interval.utc_day();
     let slot = (utc_day % 2) as usize;
-    if let Some(k) = sim.keys[slot].filter(|k| k.utc_day == utc_day) {
+    if let Some(k) = state.keys[slot].filter(|k| k.utc_day == utc_day) {
         return Ok(k);
     }
-    let mut rng: ChaCha8Rng =
-        city.derived_rng(STREAM_TEK, (u64::from(id.0) << 24) | u64::from(utc_day & 0xff_ffff));
-    let record = sim.phone.key_for(at, &mut rng).map_err(fail)?;
+    let mut rng: ChaCha8Rng = city.derived_rng(
+        STREAM_TEK,
+        (u64::from(state.id.0) << 24) | u64::from(utc_day & 0xff_ffff),
+    );
+    let record = phone.key_for(at, &mut rng).map_err(fail)?;
     let (rpik, aemk) = record.tek.derive();
     let key = DayKey {
         utc_day,
         rpik,
         aemk,
     };
-    sim.keys[slot] = Some(key);
+    state.keys[slot] = Some(key);
     Ok(key)
 }
 
-/// The 31-byte advertisement phone `id` broadcasts at `at`: the RPI of the interval from its own
+/// The 31-byte advertisement a phone broadcasts at `at`: the RPI of the interval from its own
 /// TEK, and the metadata encrypted under its AEMK.
 fn advertisement(
     city: &City,
-    id: PhoneId,
-    sim: &mut SimPhone,
+    phone: &mut Phone<MemoryStorage>,
+    state: &mut PhoneState,
     at: i64,
 ) -> Result<[u8; 31], Failure> {
-    let key = key_of(city, id, sim, at)?;
     let interval = IntervalNumber::from_unix_seconds(at.max(0) as u64).map_err(fail)?;
+    if let Some((last, payload)) = state.last_advertisement {
+        if last == interval.get() {
+            return Ok(payload);
+        }
+    }
+    let key = key_of(city, phone, state, at)?;
     let rpi = key.rpik.rpi(interval);
     let aem = key.aemk.encrypt(&rpi, &Metadata::v1_0(TX_POWER_DBM));
-    Ok(Advertisement { rpi, aem }.to_bytes())
+    let payload = Advertisement { rpi, aem }.to_bytes();
+    state.last_advertisement = Some((interval.get(), payload));
+    Ok(payload)
 }

@@ -186,10 +186,8 @@ fn simulate(
         export_interval_minutes: run.export_interval_minutes,
         min_keys_per_file: run.min_keys_per_file,
         padding_jitter: run.padding_jitter,
-        check_threads: std::env::var("COCOA_SIM_CHECK_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, |n| n.get())),
+        // A check mostly waits for the server: four in flight per core keep the cores busy.
+        check_threads: 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let bar = progress_bar(hide_progress);
     let started = Instant::now();

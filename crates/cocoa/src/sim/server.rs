@@ -78,11 +78,17 @@ impl SimServer {
         config.export.interval_minutes = options.export_interval_minutes;
         config.export.min_keys_per_file = options.min_keys_per_file;
         config.export.padding_jitter = options.padding_jitter;
+        // Retention once a simulated day (the longest interval the server allows): the driver
+        // steps the clock every hour, and a run every step would cost more than the rest of
+        // the schedule.
+        config.retention.interval_minutes = 1440;
         config.survey.first_day = options.survey_first_day;
         config.survey.final_report_date = Some(options.final_report_date);
         // Every phone of the city submits from 127.0.0.1: one client for the limiter.
         config.survey.client_submissions_per_window = u32::MAX;
-        config.validate().usage_or_io("the simulation's server configuration")?;
+        config
+            .validate()
+            .usage_or_io("the simulation's server configuration")?;
 
         let clock = Arc::new(ManualClock::new(instant(options.start)));
         let app = runtime.block_on(open_app(
@@ -181,24 +187,24 @@ async fn open_app(
         None => format!("sqlite://{}", config.data_dir.join("cocoa.db").display()),
     };
     private_files::prepare_sqlite(&url).usage_or_io("the server's database")?;
-    let store: Arc<dyn Store> = if url.starts_with("postgres://") || url.starts_with("postgresql://")
-    {
-        Arc::new(
-            PostgresStore::connect_with(&url, &config.storage)
+    let store: Arc<dyn Store> =
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Arc::new(
+                PostgresStore::connect_with(&url, &config.storage)
+                    .await
+                    .usage_or_io("opening the server's database")?,
+            )
+        } else if url.starts_with("sqlite:") {
+            Arc::new(
+                SqliteStore::connect_with(&url, &config.storage)
+                    .await
+                    .usage_or_io("opening the server's database")?,
+            )
+        } else {
+            store::open(&url)
                 .await
-                .usage_or_io("opening the server's database")?,
-        )
-    } else if url.starts_with("sqlite:") {
-        Arc::new(
-            SqliteStore::connect_with(&url, &config.storage)
-                .await
-                .usage_or_io("opening the server's database")?,
-        )
-    } else {
-        store::open(&url)
-            .await
-            .usage_or_io("opening the server's database")?
-    };
+                .usage_or_io("opening the server's database")?
+        };
     private_files::verify_sqlite(&url).usage_or_io("the server's database")?;
     let blobs = cocoa_server::blob::open(&config).usage_or_io("the server's blob storage")?;
     let data_dir: PathBuf = config.data_dir.clone();

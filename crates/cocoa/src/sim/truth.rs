@@ -169,7 +169,12 @@ impl Census {
             .filter(|s| s.n1 > 0.0 && s.n0 > 0.0)
             .collect();
         [
-            ratio(g1.flagged_days, g1.person_days, g0.flagged_days, g0.person_days),
+            ratio(
+                g1.flagged_days,
+                g1.person_days,
+                g0.flagged_days,
+                g0.person_days,
+            ),
             mantel_haenszel_rate_ratio(&rate_strata).map(|r| r.0),
             ratio(g1.notified, g1.phones, g0.notified, g0.phones),
             mantel_haenszel_risk_ratio(&share_strata).map(|r| r.0),
@@ -293,16 +298,17 @@ fn find<'a>(rows: &'a Value, field: &str, label: &str) -> &'a Value {
 /// Each estimate of `report` (report.json) next to its truth.
 fn rows(report: &Value, census: &CensusAnswers, expected: &Expected) -> Vec<Row> {
     let mut rows = Vec::new();
-    let mut push = |question, statistic: String, est: (Option<f64>, Option<f64>, Option<f64>), truth| {
-        rows.push(Row {
-            question,
-            statistic,
-            estimate: est.0,
-            low: est.1,
-            high: est.2,
-            truth,
-        });
-    };
+    let mut push =
+        |question, statistic: String, est: (Option<f64>, Option<f64>, Option<f64>), truth| {
+            rows.push(Row {
+                question,
+                statistic,
+                estimate: est.0,
+                low: est.1,
+                high: est.2,
+                truth,
+            });
+        };
 
     // Question 1: registrations and notifications.
     let q1 = &report["questions"]["registrations"]["against_registrations"];
