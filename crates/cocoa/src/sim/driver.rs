@@ -139,8 +139,10 @@ pub(crate) struct Counts {
 pub(crate) struct Timings {
     /// `City::step` and `City::encounters`.
     pub(crate) model: f64,
-    /// Recording the encounters' sightings, and pruning.
+    /// Recording the encounters' sightings.
     pub(crate) encounters: f64,
+    /// The phones' daily pruning (keys and sightings older than 14 days).
+    pub(crate) prune: f64,
     /// The phones' checks.
     pub(crate) checks: f64,
     /// Issuing numbers and registering.
@@ -218,9 +220,6 @@ fn check_phones(
     http: &ReqwestHttp,
 ) -> Vec<Result<CheckReport, cocoa_device::Error>> {
     use rayon::prelude::*;
-    if std::env::var_os("COCOA_SIM_LAB_EXPERIMENT").is_some() {
-        return cocoa_device::lab::check_all(phones, now, http);
-    }
     pool.install(|| {
         phones
             .par_iter_mut()
@@ -595,11 +594,13 @@ impl Driver<'_> {
                 self.timings.model += started.elapsed().as_secs_f64();
                 let started = Instant::now();
                 self.record(day, &encounters)?;
+                self.timings.encounters += started.elapsed().as_secs_f64();
+                let started = Instant::now();
                 let end = self.minute(day, 0) + 86_400;
                 for phone in &mut self.phones {
                     phone.prune(end).map_err(fail)?;
                 }
-                self.timings.encounters += started.elapsed().as_secs_f64();
+                self.timings.prune += started.elapsed().as_secs_f64();
             }
             self.progress.set_position(u64::from(d + 1));
             self.progress.set_message(format!(
