@@ -359,36 +359,56 @@ impl SightingLog {
     /// Deletes the sightings made before `at`; returns how many. Memory no longer needed is
     /// given back.
     fn delete_before(&mut self, at: i64) -> usize {
-        let before = self.len();
-        let mut wide = self.wide.iter();
+        // Sightings are recorded nearly in time order, so the old ones are all near the front:
+        // one pass reads the times to find the last old one; only the sightings up to it are
+        // filtered (in place), and the rest moves down once. (A filter over the whole log took
+        // a simulated city a third of its recording time.)
+        let mut end = 0;
+        let mut head_wide = 0;
+        let mut wide = 0;
+        for (i, p) in self.rest.iter().enumerate() {
+            let time = if p.is_wide() {
+                wide += 1;
+                self.wide[wide - 1].at
+            } else {
+                i64::from(u32::from_le_bytes(p.at))
+            };
+            if time < at {
+                end = i + 1;
+                head_wide = wide;
+            }
+        }
+        if end == 0 {
+            return 0;
+        }
         let mut kept_wide = Vec::new();
-        let keep: Vec<bool> = self
-            .rest
-            .iter()
-            .map(|p| {
-                let (time, times) = if p.is_wide() {
-                    let w = *wide.next().expect("a wide entry per marked sighting");
-                    (w.at, Some(w))
-                } else {
-                    (i64::from(u32::from_le_bytes(p.at)), None)
-                };
-                let keep = time >= at;
-                if keep {
-                    kept_wide.extend(times);
+        let mut wide = 0;
+        let mut w = 0;
+        for r in 0..end {
+            let p = self.rest[r];
+            let keep = if p.is_wide() {
+                wide += 1;
+                let times = self.wide[wide - 1];
+                if times.at >= at {
+                    kept_wide.push(times);
                 }
-                keep
-            })
-            .collect();
-        let mut flags = keep.iter();
-        self.rpis
-            .retain(|_| *flags.next().expect("a flag per sighting"));
-        let mut flags = keep.iter();
-        self.rest
-            .retain(|_| *flags.next().expect("a flag per sighting"));
-        self.wide = kept_wide;
+                times.at >= at
+            } else {
+                i64::from(u32::from_le_bytes(p.at)) >= at
+            };
+            if keep {
+                self.rpis[w] = self.rpis[r];
+                self.rest[w] = p;
+                w += 1;
+            }
+        }
+        self.rpis.drain(w..end);
+        self.rest.drain(w..end);
+        self.wide.splice(..head_wide, kept_wide);
         trim(&mut self.rpis);
         trim(&mut self.rest);
-        before - self.len()
+        trim(&mut self.wide);
+        end - w
     }
 }
 
@@ -726,6 +746,49 @@ mod tests {
         assert!(log.bytes() <= 10_000 * PACKED_SIGHTING_BYTES * 5 / 4 + 1024);
         assert_eq!(log.delete_before(1_000_000 + 9_000), 9_000);
         assert!(log.bytes() <= 1_000 * PACKED_SIGHTING_BYTES * 3 / 2 + 1024);
+    }
+
+    proptest::proptest! {
+        /// Pruning keeps exactly the sightings at or after the cut, in their order, whether the
+        /// old ones are a prefix (the fast path) or scattered (the general one), wide or not.
+        #[test]
+        fn pruning_keeps_exactly_the_later_sightings(
+            times in proptest::collection::vec((0i64..40, proptest::bool::ANY), 0..60),
+            sorted in proptest::bool::ANY,
+            cut in 0i64..45,
+        ) {
+            let mut times = times;
+            if sorted {
+                times.sort();
+            }
+            let all: Vec<Sighting> = times
+                .iter()
+                .enumerate()
+                .map(|(i, &(t, wide))| Sighting {
+                    at: 1_000_000 + t,
+                    rssi: -60,
+                    rpi: Rpi::from_bytes([i as u8; 16]),
+                    aem: Aem::from_bytes([0; 4]),
+                    // A previous scan too far back for the packed form: the sighting is wide.
+                    previous_scan_at: Some(1_000_000 + t - if wide { 70_000 } else { 240 }),
+                })
+                .collect();
+            let mut log = SightingLog::default();
+            log.extend(&all);
+            let expected: Vec<Sighting> =
+                all.iter().filter(|s| s.at >= 1_000_000 + cut).copied().collect();
+            proptest::prop_assert_eq!(
+                log.delete_before(1_000_000 + cut),
+                all.len() - expected.len()
+            );
+            let mut kept = Vec::new();
+            log.visit(&mut |chunk| kept.extend_from_slice(chunk));
+            proptest::prop_assert_eq!(kept, expected);
+            proptest::prop_assert_eq!(
+                log.wide.len(),
+                log.rest.iter().filter(|p| p.is_wide()).count()
+            );
+        }
     }
 
     #[test]

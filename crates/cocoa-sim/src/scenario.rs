@@ -880,10 +880,18 @@ impl Scenario {
     /// The demo city: 32,000 people (≈10,000 COCOA phones) for 120 days from 2022-04-07, through
     /// the rise of the 7th wave. Everything else is the default.
     pub fn preset_demo() -> Self {
+        let defaults = Self::default();
         Self {
             days: 120,
             population: 32_000,
-            ..Self::default()
+            // Five times the real survey's participation (0.081): with some 10,000 phones at the
+            // real rate, almost every cell of the report falls under the small-cell threshold,
+            // and the demo would show a report of gaps.
+            survey: Survey {
+                participation_by_age: [0.4; 9],
+                ..defaults.survey
+            },
+            ..defaults
         }
     }
 

@@ -1,7 +1,8 @@
 //! `cocoa sim` end to end with the real binary: a small city through the real server and phones
 //! (numbers issued, keys registered and exported on the schedule, phones notified, survey
-//! answers stored, the report made), the invariants of `truth.json`, and the same seed giving
-//! the same report bytes.
+//! answers stored, the report made), the invariants of `truth.json`, the same seed giving
+//! the same report bytes, the shared checks giving every phone what its own check gives it, a
+//! planted effect found, and `--serve`.
 //!
 //! The city is smaller than the demo's (about 140 phones over 20 days, with a stronger epidemic
 //! and every positive registering) so that a debug build runs it twice in well under a minute:
@@ -30,13 +31,14 @@ participation_by_age = [0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7]
 consent_daily_by_age = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
 "#;
 
-fn sim(scenario: &Path, out: &Path) -> serde_json::Value {
+fn sim(scenario: &Path, out: &Path, extra: &[&str]) -> serde_json::Value {
     let output = Command::new(env!("CARGO_BIN_EXE_cocoa"))
         .args(["sim", "--scenario"])
         .arg(scenario)
         .arg("--out")
         .arg(out)
         .arg("--json")
+        .args(extra)
         .env_remove("COCOA_DATABASE_URL")
         .env_remove("COCOA_LOG")
         .output()
@@ -83,7 +85,7 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
     let scenario = dir.path().join("city.toml");
     std::fs::write(&scenario, SCENARIO).unwrap();
     let first = dir.path().join("first");
-    let summary = sim(&scenario, &first);
+    let summary = sim(&scenario, &first, &[]);
 
     // The report, as `cocoa report` writes it, and the truth next to it.
     for name in [
@@ -221,11 +223,35 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
     );
     assert!(share > 0.0);
 
-    // The same seed and scenario: the same report, byte for byte (and the same truth).
+    // The same seed and scenario: the same report, byte for byte (and the same truth, with the
+    // digest of every phone's history).
     let second = dir.path().join("second");
-    sim(&scenario, &second);
-    let names = files(&first.join("report"));
-    assert_eq!(names, files(&second.join("report")));
+    let again = sim(&scenario, &second, &[]);
+    assert_same_files(&first, &second, "two runs of one seed");
+    assert_eq!(again["phone_state_sha256"], summary["phone_state_sha256"]);
+
+    // Each phone's own check instead of the shared one: every phone ends with the same history
+    // (daily summaries, exposure windows, notified days: the digest in truth.json and the
+    // summary), and so the same notifications, model, survey and report.
+    let alone = dir.path().join("per-phone");
+    let per_phone = sim(&scenario, &alone, &["--checks", "per-phone"]);
+    assert_eq!(
+        per_phone["phone_state_sha256"],
+        summary["phone_state_sha256"]
+    );
+    assert_eq!(per_phone["notifications"], summary["notifications"]);
+    assert_same_files(&first, &alone, "shared and per-phone checks");
+    assert_eq!(
+        driver["phone_state_sha256"].as_str().unwrap().len(),
+        64,
+        "{driver:#}"
+    );
+}
+
+/// `a` and `b` hold the same report, truth.json and validation.csv, byte for byte.
+fn assert_same_files(a: &Path, b: &Path, what: &str) {
+    let names = files(&a.join("report"));
+    assert_eq!(names, files(&b.join("report")));
     assert!(names.len() >= 10, "{names:?}");
     for name in names
         .iter()
@@ -233,11 +259,145 @@ fn a_small_city_runs_through_the_whole_chain_and_the_same_seed_gives_the_same_re
         .chain([PathBuf::from("truth.json"), PathBuf::from("validation.csv")])
     {
         assert!(
-            std::fs::read(first.join(&name)).unwrap() == std::fs::read(second.join(&name)).unwrap(),
-            "{} differs between two runs of one seed",
+            std::fs::read(a.join(&name)).unwrap() == std::fs::read(b.join(&name)).unwrap(),
+            "{} differs between {what}",
             name.display()
         );
     }
+}
+
+/// A city of about 1,700 phones over 60 days where commuters on public transport meet twice
+/// as many people in their carriages (`contacts.transit.multiplier = 2`), most people answer the
+/// survey, and one in five leaves the commuting question unanswered (so that no group of the
+/// comparison is nearly all notified or nearly none, which the small-cell rule would hide).
+const PLANTED: &str = r#"
+seed = 7
+days = 60
+population = 2600
+
+[phones]
+cocoa_by_age = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+
+[contacts.transit]
+multiplier = 2.0
+
+[imports]
+scale = 1.0
+
+[care]
+registration = [{ from = 2022-04-07, probability = 1.0 }]
+
+[survey]
+participation_by_age = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+consent_daily_by_age = [0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+answer_commute_by_age = [0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+"#;
+
+/// One row of validation.csv: (estimate, low, high, truth, covered).
+fn validation_row(csv: &str, statistic: &str) -> [Option<f64>; 4] {
+    let line = csv
+        .lines()
+        .find(|l| l.split(',').nth(1) == Some(statistic))
+        .unwrap_or_else(|| panic!("{statistic} missing from {csv}"));
+    let cells: Vec<&str> = line.split(',').collect();
+    std::array::from_fn(|i| cells[2 + i].parse().ok())
+}
+
+#[test]
+fn the_report_finds_the_planted_effect_of_public_transport_and_covers_the_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("planted.toml");
+    std::fs::write(&scenario, PLANTED).unwrap();
+    let out = dir.path().join("out");
+    let summary = sim(&scenario, &out, &[]);
+    assert!(count(&summary, "phones") >= 1_500, "{summary:#}");
+    assert!(count(&summary, "registrations") > 0, "{summary:#}");
+    let truth = read_json(&out.join("truth.json"));
+    for (name, ok) in truth["invariants"].as_object().unwrap() {
+        assert_eq!(ok, &serde_json::Value::Bool(true), "invariant {name}");
+    }
+    let csv = std::fs::read_to_string(out.join("validation.csv")).unwrap();
+
+    // The planted effect: public-transport commuters (3) are notified more often than
+    // non-commuters (1), and more than commuters without public transport (2) are, in truth and
+    // in the report; the report's interval covers the true ratio.
+    let [estimate, low, high, true_ratio] = validation_row(&csv, "share_ratio_3_vs_1");
+    let (estimate, low, high, true_ratio) = (
+        estimate.expect("the ratio is published"),
+        low.unwrap(),
+        high.unwrap(),
+        true_ratio.unwrap(),
+    );
+    assert!(true_ratio > 1.0 && estimate > 1.0 && low > 1.0, "{csv}");
+    assert!(low <= true_ratio && true_ratio <= high, "{csv}");
+    let [without, _, _, true_without] = validation_row(&csv, "share_ratio_2_vs_1");
+    assert!(estimate > without.expect("published"), "{csv}");
+    assert!(true_ratio > true_without.unwrap(), "{csv}");
+
+    // Every estimate the report published, next to its truth: most intervals cover it (95%
+    // intervals, some twenty of them).
+    let compared = count(&summary, "compared");
+    let covered = count(&summary, "covered");
+    assert!(compared >= 15, "{csv}");
+    assert!(
+        covered * 10 >= compared * 8,
+        "{covered} of {compared} covered: {csv}"
+    );
+}
+
+#[test]
+fn serve_keeps_the_server_up_with_the_report_and_the_portal_until_interrupted() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("city.toml");
+    // The small city over fewer days: what is served, not what it found, is checked here.
+    std::fs::write(&scenario, SCENARIO.replace("days = 20", "days = 8")).unwrap();
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["sim", "--json", "--serve", "--scenario"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_LOG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&line).unwrap();
+    let base = summary["server"]
+        .as_str()
+        .expect("the server's address")
+        .to_owned();
+    let page = reqwest::blocking::get(format!("{base}/report/")).unwrap();
+    assert_eq!(page.status(), 200);
+    let served = page.bytes().unwrap();
+    assert_eq!(
+        served.as_ref(),
+        std::fs::read(out.join("report/index.html")).unwrap()
+    );
+    let portal = reqwest::blocking::get(format!("{base}/portal")).unwrap();
+    assert_eq!(portal.status(), 200);
+    // The portal's admin token, readable by its owner only.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("admin-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // Ctrl-C stops it.
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = child.wait().unwrap();
+    assert!(code.success(), "{code:?}");
+    assert!(reqwest::blocking::get(format!("{base}/report/")).is_err());
 }
 
 #[test]

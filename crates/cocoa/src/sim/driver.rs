@@ -22,11 +22,15 @@
 //! made from the same `App`, and the clock is moved two days on so that the schedule exports the
 //! keys still held back, for the audit.
 //!
-//! Per phone: its storage (keys, sightings, history, settings), its TEKs, its checks (today
-//! `Phone::check` over HTTP: configuration, list and every new file downloaded and verified by
-//! each phone, then matching, risk and the commit), its registration and its survey answer.
-//! Shared: the one server, one HTTP client (its connection pool), the signing keys fetched once
-//! (what each phone's first start would fetch), and nothing else; the driver caches each phone's
+//! Per phone: its storage (keys, sightings, history, settings), its TEKs, its checks, its
+//! registration and its survey answer. A check is, with `--checks shared` (the default),
+//! `cocoa_device::Lab::check_all`: the configuration, the list and each new file downloaded and
+//! verified once for all phones, each key's RPIs derived once and every phone's sightings
+//! streamed through them, then each phone's own plan, exact evaluation, risk, notification rule
+//! and commit; with `--checks per-phone`, each phone's own `Phone::check` over HTTP. Both give
+//! every phone the same history ([`phone_state_digest`], compared by `tests/sim_cli.rs`).
+//! Shared otherwise: the one server, one HTTP client (its connection pool), the signing keys
+//! fetched once (what each phone's first start would fetch); the driver caches each phone's
 //! RPIK and AEMK of the day and its last advertisement, derived from the phone's own TEK.
 //!
 //! Randomness: each phone's TEK of a UTC day, each registration and each survey draw from their
@@ -39,6 +43,7 @@ use crate::failure::{Failure, OrFail, USAGE_OR_IO};
 use anyhow::anyhow;
 use cocoa_api::{IssueNumbersRequest, IssueNumbersResponse, ListEntry, SigningKeyInfo};
 use cocoa_device::http::ReqwestHttp;
+use cocoa_device::lab::Lab;
 use cocoa_device::{CheckReport, Http, MemoryStorage, Phone, PhoneSettings};
 use cocoa_device::{Storage, SurveyAnswer};
 use cocoa_server::server::DueReport;
@@ -79,6 +84,24 @@ pub(crate) struct Options {
     pub(crate) padding_jitter: usize,
     /// Threads the phones' checks run on.
     pub(crate) check_threads: usize,
+    /// How the phones check.
+    pub(crate) checks: Checks,
+    /// The report's protection.
+    pub(crate) min_cell: u64,
+    pub(crate) round_to: u64,
+}
+
+/// How the phones check for exposures: both run every phone's own evaluation, risk scoring,
+/// notification rule and commit by the same code, and give every phone the same results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum Checks {
+    /// `cocoa_device::Lab::check_all`: each file downloaded and verified once for all phones,
+    /// each key's RPIs derived once.
+    #[default]
+    Shared,
+    /// Each phone's own `Phone::check`, as on a real phone.
+    PerPhone,
 }
 
 /// What the driver counted (the `driver` part of `truth.json`).
@@ -132,6 +155,11 @@ pub(crate) struct Counts {
     pub(crate) survey_answers_stored: u64,
     /// COCOA phones in use on the last day.
     pub(crate) phones_in_use: u64,
+    /// Days a check reported as newly high-risk that an earlier check of the same phone had
+    /// already notified (COCOA notifies each day once: this must be 0).
+    pub(crate) notifications_repeated: u64,
+    /// [`phone_state_digest`] of the phones before the survey.
+    pub(crate) phone_state_sha256: String,
 }
 
 /// Where the wall time went, seconds (not part of `truth.json`: it differs run to run).
@@ -204,28 +232,50 @@ struct PhoneState {
     /// The last advertisement it made, and its interval (scans of one interval hear the same).
     last_advertisement: Option<(u32, [u8; 31])>,
     notified: bool,
+    /// The days it was notified of.
+    notified_days: BTreeSet<String>,
 }
 
 /// `Driver::slot` of a phone that has not started.
 const NOT_RUNNING: u32 = u32::MAX;
 
-/// Every phone's periodic check, the one place phones check: today `Phone::check` per phone over
-/// HTTP, phones side by side on `pool` (more threads than cores: a check mostly waits for the
-/// server); the results in the phones' order. (The phones are one slice, as
-/// `cocoa_device::lab::Lab::check_all` takes them.)
+/// Every phone's periodic check, the one place phones check; the results in the phones' order.
+/// `Checks::Shared`: `lab.check_all`. `Checks::PerPhone`: `Phone::check` per phone over HTTP,
+/// phones side by side on `pool` (more threads than cores: a check mostly waits for the server).
 fn check_phones(
+    checks: Checks,
+    lab: &Lab,
     pool: &rayon::ThreadPool,
     phones: &mut [Phone<MemoryStorage>],
     now: i64,
     http: &ReqwestHttp,
 ) -> Vec<Result<CheckReport, cocoa_device::Error>> {
     use rayon::prelude::*;
-    pool.install(|| {
-        phones
-            .par_iter_mut()
-            .map(|phone| phone.check(now, http))
-            .collect()
-    })
+    match checks {
+        Checks::Shared => lab.check_all(phones, now, http),
+        Checks::PerPhone => pool.install(|| {
+            phones
+                .par_iter_mut()
+                .map(|phone| phone.check(now, http))
+                .collect()
+        }),
+    }
+}
+
+/// SHA-256 over what every running phone keeps of its exposures (daily summaries, exposure
+/// windows, notified days), in order: two runs of a city whose digests agree gave every phone
+/// the same history.
+fn phone_state_digest(phones: &[Phone<MemoryStorage>]) -> Result<String, Failure> {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for phone in phones {
+        let s = phone.storage();
+        let summaries = s.daily_summaries().map_err(fail)?;
+        let windows = s.exposure_windows().map_err(fail)?;
+        let notified = s.setting("notified_days").map_err(fail)?;
+        hash.update(format!("{summaries:?}\n{windows:?}\n{notified:?}\n").as_bytes());
+    }
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// The driver's state.
@@ -234,6 +284,8 @@ struct Driver<'a> {
     city: City,
     http: ReqwestHttp,
     check_pool: rayon::ThreadPool,
+    checks: Checks,
+    lab: Lab,
     admin: reqwest::Client,
     settings: PhoneSettings,
     verifiers: Vec<ExportVerifier>,
@@ -310,6 +362,8 @@ pub(crate) fn run(
             .thread_name(|i| format!("check-{i}"))
             .build()
             .usage_or_io("starting the checks' threads")?,
+        checks: options.checks,
+        lab: Lab::new(),
         admin: reqwest::Client::new(),
         settings,
         verifiers,
@@ -342,7 +396,8 @@ pub(crate) fn run(
         active_users: Some(phones_in_use),
         ..Default::default()
     };
-    let protection = cocoa_analytics::protect::Protection::new(10, 5).usage_or_io("protection")?;
+    let protection = cocoa_analytics::protect::Protection::new(options.min_cell, options.round_to)
+        .usage_or_io("protection")?;
     let mut secret = [0u8; 8];
     seeds.fill_bytes(&mut secret);
     let started = Instant::now();
@@ -580,6 +635,7 @@ impl Driver<'_> {
                     self.check(day)?;
                 }
                 if last && minute == SURVEY_MINUTE {
+                    self.counts.phone_state_sha256 = phone_state_digest(&self.phones)?;
                     let mut c = self.census();
                     self.survey(&mut c)?;
                     census = Some(c);
@@ -640,6 +696,7 @@ impl Driver<'_> {
             keys: [None, None],
             last_advertisement: None,
             notified: false,
+            notified_days: BTreeSet::new(),
         });
         self.counts.phones_installed += 1;
         Ok(())
@@ -736,7 +793,14 @@ impl Driver<'_> {
     fn check(&mut self, day: Day) -> Result<(), Failure> {
         let now = self.server.now();
         let started = Instant::now();
-        let results = check_phones(&self.check_pool, &mut self.phones, now, &self.http);
+        let results = check_phones(
+            self.checks,
+            &self.lab,
+            &self.check_pool,
+            &mut self.phones,
+            now,
+            &self.http,
+        );
         self.timings.checks += started.elapsed().as_secs_f64();
         for (state, result) in self.states.iter_mut().zip(results) {
             self.counts.checks += 1;
@@ -747,6 +811,11 @@ impl Driver<'_> {
                         continue;
                     }
                     self.counts.notifications += report.new_high_risk_days.len() as u64;
+                    for d in report.new_high_risk_days {
+                        if !state.notified_days.insert(d) {
+                            self.counts.notifications_repeated += 1;
+                        }
+                    }
                     if !state.notified {
                         state.notified = true;
                         self.counts.phones_notified += 1;

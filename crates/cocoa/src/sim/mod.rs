@@ -78,6 +78,18 @@ struct RunArgs {
     /// The random part of the padding (the server's `padding_jitter`).
     #[arg(long, value_name = "N", default_value_t = 0)]
     padding_jitter: usize,
+    /// How the phones check for exposures: `shared` (each file downloaded and verified once for
+    /// all phones, each key's RPIs derived once, then every phone's own evaluation, scoring and
+    /// commit) or `per-phone` (each phone's own full check, as on a real phone: slower, the same
+    /// results).
+    #[arg(long, value_enum, value_name = "HOW", default_value = "shared")]
+    checks: driver::Checks,
+    /// The report's small-cell threshold, as `cocoa report --min-cell`.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    min_cell: u64,
+    /// The report's rounding, as `cocoa report --round-to`.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    round_to: u64,
     /// After the run, keep the server up (the report at /report/, the portal at /portal) until
     /// Ctrl-C.
     #[arg(long)]
@@ -105,6 +117,9 @@ pub struct BenchSimArgs {
     /// An empty PostgreSQL database for the server [default: SQLite in a temporary folder].
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// How the phones check: `shared` or `per-phone` (the baseline: each phone's own check).
+    #[arg(long, value_enum, value_name = "HOW", default_value = "shared")]
+    checks: driver::Checks,
     /// Print one JSON object (and no progress bar).
     #[arg(long)]
     json: bool,
@@ -188,6 +203,9 @@ fn simulate(
         padding_jitter: run.padding_jitter,
         // A check mostly waits for the server: four in flight per core keep the cores busy.
         check_threads: 4 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+        checks: run.checks,
+        min_cell: run.min_cell,
+        round_to: run.round_to,
     };
     let bar = progress_bar(hide_progress);
     let started = Instant::now();
@@ -219,6 +237,7 @@ fn finish(done: Done, run: &RunArgs, out: &Path) -> Result<(), Failure> {
             "export_files": c.export_files,
             "notifications": c.notifications,
             "phones_notified": c.phones_notified,
+            "phone_state_sha256": c.phone_state_sha256,
             "survey_answers": c.survey_answers_stored,
             "answers_in_report": o.report.read,
             "report": index.display().to_string(),
@@ -312,6 +331,9 @@ pub fn bench(args: BenchSimArgs) -> Result<(), Failure> {
         export_interval_minutes: 288,
         min_keys_per_file: 0,
         padding_jitter: 0,
+        checks: args.checks,
+        min_cell: 10,
+        round_to: 5,
         serve: false,
         json: args.json,
     };
@@ -321,6 +343,7 @@ pub fn bench(args: BenchSimArgs) -> Result<(), Failure> {
     let report = json!({
         "phones": c.phones_in_use,
         "phones_requested": args.phones,
+        "checks": args.checks,
         "people": done.outcome.scenario.population,
         "days": c.days,
         "seconds": done.seconds,
@@ -331,7 +354,7 @@ pub fn bench(args: BenchSimArgs) -> Result<(), Failure> {
         "phones_notified": c.phones_notified,
         "survey_answers": c.survey_answers_stored,
         "sightings": c.sightings,
-        "checks": c.checks,
+        "phone_checks": c.checks,
         "export_files": c.export_files,
         "keys_published": c.keys_published,
         "timings": done.outcome.timings,

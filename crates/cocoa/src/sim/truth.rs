@@ -456,6 +456,7 @@ fn invariants(counts: &Counts, truth: &cocoa_sim::Truth) -> Value {
             a.sent_keys_published_more_than_once == 0
                 && a.sent_keys_published_once == counts.keys_accepted
                 && counts.keys_published == counts.keys_accepted,
+        "no_day_notified_twice": counts.notifications_repeated == 0,
         "every_survey_answer_stored":
             counts.survey_answers_stored == counts.survey_answers_submitted
                 && counts.survey_answers_submitted == counts.survey_intents,
