@@ -417,3 +417,110 @@ fn a_bad_scenario_is_refused_naming_the_key() {
     assert!(stderr.contains("colour"), "{stderr}");
     assert!(!dir.path().join("out").exists());
 }
+
+/// `cocoa demo` on a terminal: a progress bar with the day and the key figures, the report in
+/// `./cocoa-demo` by default, and where it is printed. (A smaller city than the preset's, as
+/// `--phones` and `--days` allow.)
+#[test]
+fn demo_shows_its_progress_and_writes_the_report_into_cocoa_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let command = format!(
+        // A terminal of a usual size (a new one has 0 columns, where nothing fits).
+        "stty cols 160 rows 40; {} demo --phones 300 --days 6",
+        env!("CARGO_BIN_EXE_cocoa"),
+    );
+    // script's standard input stays open until the demo has finished: at its end, script
+    // would end the session.
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .current_dir(dir.path())
+        .env("COCOA_LOG", "warn")
+        .env_remove("COCOA_DATABASE_URL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("script (util-linux) runs");
+    let stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert!(status.success(), "{status:?}: {shown}");
+    assert!(shown.contains("day "), "no progress bar: {shown:?}");
+    assert!(shown.contains("/6"), "no progress bar: {shown:?}");
+    assert!(shown.contains("registered"), "no key figures: {shown:?}");
+    assert!(shown.contains("phones notified"), "no key figures: {shown:?}");
+    assert!(
+        shown.contains("report: cocoa-demo/report/index.html"),
+        "{shown:?}"
+    );
+    for name in ["report/index.html", "truth.json", "validation.csv"] {
+        assert!(dir.path().join("cocoa-demo").join(name).is_file(), "{name}");
+    }
+}
+
+/// `cocoa bench sim --json`: one JSON object with the figures its contract names, for about the
+/// phones and days asked.
+#[test]
+fn bench_sim_prints_one_json_object_with_its_figures() {
+    let output = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args([
+            "bench", "sim", "--phones", "400", "--days", "5", "--seed", "3", "--json",
+        ])
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for field in [
+        "phones",
+        "days",
+        "registrations",
+        "notifications",
+        "survey_answers",
+    ] {
+        assert!(v[field].is_u64(), "{field} in {v:#}");
+    }
+    assert!(v["seconds"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert!(v["peak_rss_mib"].as_f64().unwrap() > 0.0, "{v:#}");
+    assert_eq!(count(&v, "days"), 5);
+    // About the phones asked: the population is sized for them.
+    let phones = count(&v, "phones");
+    assert!((250..=550).contains(&phones), "{phones} phones for 400");
+    assert!(count(&v, "survey_answers") > 0, "{v:#}");
+}
+
+/// `--days`, `--seed` and `--phones` override the scenario file's.
+#[test]
+fn flags_override_the_scenario() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("city.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+    let out = dir.path().join("out");
+    let summary = sim(
+        &scenario,
+        &out,
+        &["--days", "4", "--seed", "12", "--phones", "100"],
+    );
+    assert_eq!(count(&summary, "days"), 4);
+    let truth = read_json(&out.join("truth.json"));
+    assert_eq!(count(&truth["scenario"], "seed"), 12);
+    assert_eq!(count(&truth["scenario"], "days"), 4);
+    // The file's 240 people (about 190 phones) resized for about 100 phones.
+    let phones = count(&summary, "phones");
+    assert!((60..=140).contains(&phones), "{phones} phones for 100");
+    assert!(count(&truth["scenario"], "population") < 240);
+}
