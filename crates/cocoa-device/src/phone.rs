@@ -442,7 +442,7 @@ impl<S: Storage> Phone<S> {
             }
         }
         notified.sort_unstable();
-        let settings_changes = vec![
+        let mut settings_changes = vec![
             (last_created_setting(&region), watermark.to_string()),
             (
                 processed_files_setting(&region),
@@ -456,13 +456,18 @@ impl<S: Storage> Phone<S> {
                 NOTIFIED_DAYS.to_owned(),
                 serde_json::to_string(&notified).expect("numbers serialise"),
             ),
-            (RISK_CONFIGURATION.to_owned(), published.risk_text.clone()),
-            (
-                EXPOSURE_CONFIGURATION.to_owned(),
-                published.exposure_text.clone(),
-            ),
             (LAST_CHECK.to_owned(), now.to_string()),
         ];
+        // The configuration as last seen: most checks find it unchanged, and then copy nothing
+        // (many phones in one process check every day).
+        for (name, text) in [
+            (RISK_CONFIGURATION, &published.risk_text),
+            (EXPOSURE_CONFIGURATION, &published.exposure_text),
+        ] {
+            if !self.storage.setting_is(name, text)? {
+                settings_changes.push((name.to_owned(), text.clone()));
+            }
+        }
         let changed: Vec<DailySummary> = merged
             .into_iter()
             .filter(|m| stored.iter().find(|s| s.date == m.date) != Some(m))

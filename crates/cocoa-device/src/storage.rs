@@ -72,6 +72,11 @@ pub trait Storage {
     fn delete_sightings_before(&mut self, at: i64) -> Result<u64, StorageError>;
 
     fn setting(&self, name: &str) -> Result<Option<String>, StorageError>;
+    /// Whether the setting `name` is `value`: what [`Self::setting`] would answer, compared
+    /// (a storage that can compares without a copy).
+    fn setting_is(&self, name: &str, value: &str) -> Result<bool, StorageError> {
+        Ok(self.setting(name)?.as_deref() == Some(value))
+    }
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StorageError>;
 
     /// Stored daily summaries, by date.
@@ -154,6 +159,10 @@ impl Storage for MemoryStorage {
 
     fn setting(&self, name: &str) -> Result<Option<String>, StorageError> {
         Ok(self.settings.get(name).cloned())
+    }
+
+    fn setting_is(&self, name: &str, value: &str) -> Result<bool, StorageError> {
+        Ok(self.settings.get(name).map(String::as_str) == Some(value))
     }
 
     fn set_setting(&mut self, name: &str, value: &str) -> Result<(), StorageError> {

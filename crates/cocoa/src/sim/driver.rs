@@ -653,8 +653,12 @@ impl Driver<'_> {
                 self.timings.encounters += started.elapsed().as_secs_f64();
                 let started = Instant::now();
                 let end = self.minute(day, 0) + 86_400;
-                for phone in &mut self.phones {
-                    phone.prune(end).map_err(fail)?;
+                {
+                    use rayon::prelude::*;
+                    let phones = &mut self.phones;
+                    self.check_pool
+                        .install(|| phones.par_iter_mut().try_for_each(|p| p.prune(end)))
+                        .map_err(fail)?;
                 }
                 self.timings.prune += started.elapsed().as_secs_f64();
             }
@@ -937,8 +941,10 @@ impl Driver<'_> {
         let mut rng = self.city.derived_rng(STREAM_RADIO, u64::from(day.0));
         let radio: RadioModel = *self.city.radio();
         let mut scans: Vec<Scan> = Vec::new();
-        let mut payloads: Vec<[u8; 31]> = Vec::new();
         let scenario = self.city.scenario();
+        // First, in the model's order (one random stream): every scan, with the advertisement
+        // the other phone made at its time (which may make that phone's key of the day).
+        let mut heard: Vec<Heard> = Vec::new();
         for e in encounters {
             self.counts.encounters += 1;
             let start = scenario.unix_seconds(day, e.contact.start_minute);
@@ -953,27 +959,66 @@ impl Driver<'_> {
                 let (Some(observer), Some(other)) = (self.slot(observer), self.slot(other)) else {
                     continue;
                 };
-                payloads.clear();
                 for s in &scans {
-                    payloads.push(advertisement(
-                        &self.city,
-                        &mut self.phones[other],
-                        &mut self.states[other],
-                        s.at,
-                    )?);
-                }
-                let phone = &mut self.phones[observer];
-                for (s, payload) in scans.iter().zip(&payloads) {
-                    let rssi = RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db);
-                    phone
-                        .observe(payload, rssi, s.at, Some(s.previous_scan_at))
-                        .map_err(fail)?;
+                    heard.push(Heard {
+                        observer: observer as u32,
+                        payload: advertisement(
+                            &self.city,
+                            &mut self.phones[other],
+                            &mut self.states[other],
+                            s.at,
+                        )?,
+                        rssi: RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db),
+                        at: s.at,
+                        previous_scan_at: s.previous_scan_at,
+                    });
                 }
                 self.counts.sightings += scans.len() as u64;
             }
         }
-        Ok(())
+        // Then each phone records what it heard, in the same order, phones side by side: each
+        // phone's storage gets exactly the sightings, in exactly the order, of one pass.
+        let mut starts = vec![0usize; self.phones.len() + 1];
+        for h in &heard {
+            starts[h.observer as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; heard.len()];
+        for (i, h) in heard.iter().enumerate() {
+            let slot = &mut next[h.observer as usize];
+            order[*slot] = i as u32;
+            *slot += 1;
+        }
+        use rayon::prelude::*;
+        let phones = &mut self.phones;
+        let (heard, order, starts) = (&heard, &order, &starts);
+        self.check_pool
+            .install(|| {
+                phones
+                    .par_iter_mut()
+                    .enumerate()
+                    .try_for_each(|(slot, phone)| {
+                        for &i in &order[starts[slot]..starts[slot + 1]] {
+                            let h = &heard[i as usize];
+                            phone.observe(&h.payload, h.rssi, h.at, Some(h.previous_scan_at))?;
+                        }
+                        Ok::<(), cocoa_device::Error>(())
+                    })
+            })
+            .map_err(fail)
     }
+}
+
+/// One scan that heard another phone: what the observer records.
+struct Heard {
+    observer: u32,
+    payload: [u8; 31],
+    rssi: i8,
+    at: i64,
+    previous_scan_at: i64,
 }
 
 /// The phone's key of the UTC day of `at` (made from its own stream of the seed if it has none
