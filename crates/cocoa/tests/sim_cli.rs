@@ -455,7 +455,10 @@ fn demo_shows_its_progress_and_writes_the_report_into_cocoa_demo() {
     assert!(shown.contains("day "), "no progress bar: {shown:?}");
     assert!(shown.contains("/6"), "no progress bar: {shown:?}");
     assert!(shown.contains("registered"), "no key figures: {shown:?}");
-    assert!(shown.contains("phones notified"), "no key figures: {shown:?}");
+    assert!(
+        shown.contains("phones notified"),
+        "no key figures: {shown:?}"
+    );
     assert!(
         shown.contains("report: cocoa-demo/report/index.html"),
         "{shown:?}"

@@ -895,6 +895,9 @@ impl Driver<'_> {
     fn survey(&mut self, census: &mut Census) -> Result<(), Failure> {
         let intents = self.city.survey().usage_or_io("the survey")?;
         let now = self.server.now();
+        // Each taking part phone's answer and its own random stream, by its position.
+        let mut jobs: Vec<Option<(SurveyAnswer, ChaCha8Rng)>> =
+            (0..self.phones.len()).map(|_| None).collect();
         for intent in intents {
             self.counts.survey_intents += 1;
             let owner = self.city.population().phone(intent.phone).owner;
@@ -913,16 +916,30 @@ impl Driver<'_> {
                 send_start_date: intent.start_date.is_some(),
                 send_exposure_data: intent.daily_data,
             };
-            let mut rng = self
+            let rng = self
                 .city
                 .derived_rng(STREAM_SURVEY, u64::from(intent.phone.0));
-            match self.phones[slot].submit_survey(
-                now,
-                &self.http,
-                &answer,
-                self.first_day,
-                &mut rng,
-            ) {
+            if jobs[slot].replace((answer, rng)).is_some() {
+                return Err(fail(anyhow!("the survey named one phone twice")));
+            }
+        }
+        // The phones submit side by side, as a city's phones would (the server batches
+        // concurrent answers into one commit); each phone's request is its own.
+        use rayon::prelude::*;
+        let (http, first_day) = (&self.http, self.first_day);
+        let phones = &mut self.phones;
+        let results: Vec<Option<Result<(), cocoa_device::Error>>> = self.check_pool.install(|| {
+            phones
+                .par_iter_mut()
+                .zip(jobs.par_iter_mut())
+                .map(|(phone, job)| {
+                    let (answer, rng) = job.as_mut()?;
+                    Some(phone.submit_survey(now, http, answer, first_day, rng))
+                })
+                .collect()
+        });
+        for result in results.into_iter().flatten() {
+            match result {
                 Ok(()) => self.counts.survey_answers_submitted += 1,
                 Err(e) => {
                     *self
