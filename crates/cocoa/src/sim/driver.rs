@@ -229,8 +229,6 @@ struct PhoneState {
     owner: PersonId,
     /// The keys of the last two UTC days it advertised in (by parity of the day).
     keys: [Option<DayKey>; 2],
-    /// The last advertisement it made, and its interval (scans of one interval hear the same).
-    last_advertisement: Option<(u32, [u8; 31])>,
     notified: bool,
     /// The days it was notified of.
     notified_days: BTreeSet<String>,
@@ -698,7 +696,6 @@ impl Driver<'_> {
             id,
             owner: p.owner,
             keys: [None, None],
-            last_advertisement: None,
             notified: false,
             notified_days: BTreeSet::new(),
         });
@@ -977,14 +974,17 @@ impl Driver<'_> {
                     continue;
                 };
                 for s in &scans {
+                    let key = key_of(
+                        &self.city,
+                        &mut self.phones[other],
+                        &mut self.states[other],
+                        s.at,
+                    )?;
                     heard.push(Heard {
                         observer: observer as u32,
-                        payload: advertisement(
-                            &self.city,
-                            &mut self.phones[other],
-                            &mut self.states[other],
-                            s.at,
-                        )?,
+                        other: other as u32,
+                        interval: interval_of(s.at)?,
+                        key,
                         rssi: RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db),
                         at: s.at,
                         previous_scan_at: s.previous_scan_at,
@@ -1018,9 +1018,23 @@ impl Driver<'_> {
                     .par_iter_mut()
                     .enumerate()
                     .try_for_each(|(slot, phone)| {
+                        // Scans of one interval hear the same advertisement.
+                        let mut last: Option<(u32, u32, [u8; 31])> = None;
                         for &i in &order[starts[slot]..starts[slot + 1]] {
                             let h = &heard[i as usize];
-                            phone.observe(&h.payload, h.rssi, h.at, Some(h.previous_scan_at))?;
+                            let payload = match last {
+                                Some((other, interval, payload))
+                                    if other == h.other && interval == h.interval =>
+                                {
+                                    payload
+                                }
+                                _ => {
+                                    let payload = advertisement(&h.key, h.interval);
+                                    last = Some((h.other, h.interval, payload));
+                                    payload
+                                }
+                            };
+                            phone.observe(&payload, h.rssi, h.at, Some(h.previous_scan_at))?;
                         }
                         Ok::<(), cocoa_device::Error>(())
                     })
@@ -1032,7 +1046,10 @@ impl Driver<'_> {
 /// One scan that heard another phone: what the observer records.
 struct Heard {
     observer: u32,
-    payload: [u8; 31],
+    /// The advertising phone's position, its key of the scan's UTC day, and the interval.
+    other: u32,
+    key: DayKey,
+    interval: u32,
     rssi: i8,
     at: i64,
     previous_scan_at: i64,
@@ -1067,24 +1084,17 @@ fn key_of(
     Ok(key)
 }
 
-/// The 31-byte advertisement a phone broadcasts at `at`: the RPI of the interval from its own
-/// TEK, and the metadata encrypted under its AEMK.
-fn advertisement(
-    city: &City,
-    phone: &mut Phone<MemoryStorage>,
-    state: &mut PhoneState,
-    at: i64,
-) -> Result<[u8; 31], Failure> {
-    let interval = IntervalNumber::from_unix_seconds(at.max(0) as u64).map_err(fail)?;
-    if let Some((last, payload)) = state.last_advertisement {
-        if last == interval.get() {
-            return Ok(payload);
-        }
-    }
-    let key = key_of(city, phone, state, at)?;
-    let rpi = key.rpik.rpi(interval);
+/// The interval number of `at`.
+fn interval_of(at: i64) -> Result<u32, Failure> {
+    Ok(IntervalNumber::from_unix_seconds(at.max(0) as u64)
+        .map_err(fail)?
+        .get())
+}
+
+/// The 31-byte advertisement a phone broadcasts in `interval` with its key of that day: the
+/// RPI of the interval, and the metadata encrypted under its AEMK.
+fn advertisement(key: &DayKey, interval: u32) -> [u8; 31] {
+    let rpi = key.rpik.rpi(IntervalNumber::new(interval));
     let aem = key.aemk.encrypt(&rpi, &Metadata::v1_0(TX_POWER_DBM));
-    let payload = Advertisement { rpi, aem }.to_bytes();
-    state.last_advertisement = Some((interval.get(), payload));
-    Ok(payload)
+    Advertisement { rpi, aem }.to_bytes()
 }
