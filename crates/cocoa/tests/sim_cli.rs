@@ -454,6 +454,7 @@ fn demo_shows_its_progress_and_writes_the_report_into_cocoa_demo() {
     assert!(status.success(), "{status:?}: {shown}");
     assert!(shown.contains("day "), "no progress bar: {shown:?}");
     assert!(shown.contains("/6"), "no progress bar: {shown:?}");
+    assert!(shown.contains("infected"), "no key figures: {shown:?}");
     assert!(shown.contains("registered"), "no key figures: {shown:?}");
     assert!(
         shown.contains("phones notified"),
@@ -526,4 +527,30 @@ fn flags_override_the_scenario() {
     let phones = count(&summary, "phones");
     assert!((60..=140).contains(&phones), "{phones} phones for 100");
     assert!(count(&truth["scenario"], "population") < 240);
+}
+
+/// The demo's city as the README gives it: 32,000 people with about 8,500 COCOA phones at the
+/// start (one day of it here; `tests/scenario.rs` holds the preset's 120 days from
+/// 2022-04-07; BENCHMARKS.md the 9,530 phones in use at the end).
+#[test]
+fn the_demo_city_has_32000_people_and_about_8500_phones_at_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_cocoa"))
+        .args(["demo", "--days", "1", "--json", "--out"])
+        .arg(dir.path().join("out"))
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_LOG")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(count(&summary, "people"), 32_000);
+    let phones = count(&summary, "phones");
+    assert!((8_000..=9_000).contains(&phones), "{phones} phones");
+    let truth = read_json(&dir.path().join("out/truth.json"));
+    assert_eq!(truth["scenario"]["start_date"], "2022-04-07");
 }
