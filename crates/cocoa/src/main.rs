@@ -49,7 +49,7 @@ enum Command {
     /// A simulated city through the real server and phones: the report, the truth, and a
     /// validation table of the one against the other.
     Sim(sim::SimArgs),
-    /// The demo city (about 10,000 phones over 120 days) through the real server and phones;
+    /// The demo city (32,000 people, about 9,500 phones, 120 days) through the real server and phones;
     /// --serve keeps the server up to show the report and the portal.
     Demo(sim::DemoArgs),
     /// Load benchmarks against the real server (in-process or running elsewhere).

@@ -507,7 +507,8 @@ fn bench_sim_prints_one_json_object_with_its_figures() {
     assert!(count(&v, "survey_answers") > 0, "{v:#}");
 }
 
-/// `--days`, `--seed` and `--phones` override the scenario file's.
+/// `--days`, `--seed` and `--phones` override the scenario file's; `--min-cell` and
+/// `--round-to` set the report's protection.
 #[test]
 fn flags_override_the_scenario() {
     let dir = tempfile::tempdir().unwrap();
@@ -517,8 +518,23 @@ fn flags_override_the_scenario() {
     let summary = sim(
         &scenario,
         &out,
-        &["--days", "4", "--seed", "12", "--phones", "100"],
+        &[
+            "--days",
+            "4",
+            "--seed",
+            "12",
+            "--phones",
+            "100",
+            "--min-cell",
+            "3",
+            "--round-to",
+            "2",
+        ],
     );
+    // The report's protection, as `cocoa report --min-cell --round-to` sets it.
+    let report = read_json(&out.join("report/report.json"));
+    assert_eq!(count(&report["protection"], "min_cell"), 3);
+    assert_eq!(count(&report["protection"], "round_to"), 2);
     assert_eq!(count(&summary, "days"), 4);
     let truth = read_json(&out.join("truth.json"));
     assert_eq!(count(&truth["scenario"], "seed"), 12);

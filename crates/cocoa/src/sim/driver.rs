@@ -34,8 +34,9 @@
 //! RPIK and AEMK of the day and its last advertisement, derived from the phone's own TEK.
 //!
 //! Randomness: each phone's TEK of a UTC day, each registration and each survey draw from their
-//! own stream of the seed (`City::derived_rng`), the scans of a day from one stream in the
-//! model's encounter order, the server from a seeded RNG: the same seed gives the same run.
+//! own stream of the seed (`City::derived_rng`), the scans of each chunk of a day's encounters
+//! (in the model's order) from one stream, the server from a seeded RNG: the same seed gives
+//! the same run, whatever the threads.
 
 use super::server::{ServerOptions, SimServer};
 use super::truth::Census;
@@ -952,47 +953,63 @@ impl Driver<'_> {
 
     /// The day's encounters, scan by scan: the hot loop.
     fn record(&mut self, day: Day, encounters: &[Encounter]) -> Result<(), Failure> {
-        let mut rng = self.city.derived_rng(STREAM_RADIO, u64::from(day.0));
+        use rayon::prelude::*;
         let radio: RadioModel = *self.city.radio();
-        let mut scans: Vec<Scan> = Vec::new();
-        let scenario = self.city.scenario();
-        // First, in the model's order (one random stream): every scan, with the advertisement
-        // the other phone made at its time (which may make that phone's key of the day).
-        let mut heard: Vec<Heard> = Vec::new();
-        for e in encounters {
-            self.counts.encounters += 1;
-            let start = scenario.unix_seconds(day, e.contact.start_minute);
-            let duration_s = u32::from(e.contact.duration_minutes) * 60;
-            let distance = f64::from(e.contact.distance_m);
-            for (observer, other) in [(e.phone_a, e.phone_b), (e.phone_b, e.phone_a)] {
-                scans.clear();
-                radio.scans(start, duration_s, distance, &mut rng, &mut scans);
-                if scans.is_empty() {
-                    continue;
-                }
-                let (Some(observer), Some(other)) = (self.slot(observer), self.slot(other)) else {
-                    continue;
-                };
-                for s in &scans {
-                    let key = key_of(
-                        &self.city,
-                        &mut self.phones[other],
-                        &mut self.states[other],
-                        s.at,
-                    )?;
-                    heard.push(Heard {
-                        observer: observer as u32,
-                        other: other as u32,
-                        interval: interval_of(s.at)?,
-                        key,
-                        rssi: RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db),
-                        at: s.at,
-                        previous_scan_at: s.previous_scan_at,
-                    });
-                }
-                self.counts.sightings += scans.len() as u64;
-            }
+        // First the scans: each chunk of encounters draws from its own random stream (of the
+        // day and the chunk), so chunks are drawn side by side and the draws do not depend on
+        // the threads.
+        let (city, slots) = (&self.city, &self.slot);
+        let running = |id: PhoneId| Some(slots[id.index()]).filter(|&s| s != NOT_RUNNING);
+        let chunks: Vec<Vec<(u32, u32, Scan)>> = self.check_pool.install(|| {
+            encounters
+                .par_chunks(SCAN_CHUNK)
+                .enumerate()
+                .map(|(c, chunk)| {
+                    let mut rng =
+                        city.derived_rng(STREAM_RADIO, (u64::from(day.0) << 32) | c as u64);
+                    let scenario = city.scenario();
+                    let mut scans: Vec<Scan> = Vec::new();
+                    let mut out = Vec::new();
+                    for e in chunk {
+                        let start = scenario.unix_seconds(day, e.contact.start_minute);
+                        let duration_s = u32::from(e.contact.duration_minutes) * 60;
+                        let distance = f64::from(e.contact.distance_m);
+                        for (observer, other) in [(e.phone_a, e.phone_b), (e.phone_b, e.phone_a)] {
+                            scans.clear();
+                            radio.scans(start, duration_s, distance, &mut rng, &mut scans);
+                            if let (Some(observer), Some(other)) =
+                                (running(observer), running(other))
+                            {
+                                out.extend(scans.iter().map(|s| (observer, other, *s)));
+                            }
+                        }
+                    }
+                    out
+                })
+                .collect()
+        });
+        self.counts.encounters += encounters.len() as u64;
+        // Then, in the model's order, the advertising phone's key of each scan's time (which
+        // may make that phone's key of the day).
+        let mut heard: Vec<Heard> = Vec::with_capacity(chunks.iter().map(Vec::len).sum());
+        for (observer, other, s) in chunks.into_iter().flatten() {
+            let key = key_of(
+                &self.city,
+                &mut self.phones[other as usize],
+                &mut self.states[other as usize],
+                s.at,
+            )?;
+            heard.push(Heard {
+                observer,
+                other,
+                interval: interval_of(s.at)?,
+                key,
+                rssi: RadioModel::rssi_dbm(TX_POWER_DBM, s.attenuation_db),
+                at: s.at,
+                previous_scan_at: s.previous_scan_at,
+            });
         }
+        self.counts.sightings += heard.len() as u64;
         // Then each phone records what it heard, in the same order, phones side by side: each
         // phone's storage gets exactly the sightings, in exactly the order, of one pass.
         let mut starts = vec![0usize; self.phones.len() + 1];
@@ -1009,7 +1026,6 @@ impl Driver<'_> {
             order[*slot] = i as u32;
             *slot += 1;
         }
-        use rayon::prelude::*;
         let phones = &mut self.phones;
         let (heard, order, starts) = (&heard, &order, &starts);
         self.check_pool
@@ -1042,6 +1058,9 @@ impl Driver<'_> {
             .map_err(fail)
     }
 }
+
+/// Encounters whose scans one random stream draws (see `Driver::record`).
+const SCAN_CHUNK: usize = 1024;
 
 /// One scan that heard another phone: what the observer records.
 struct Heard {

@@ -38,7 +38,7 @@ pub struct SimArgs {
     run: RunArgs,
 }
 
-/// `cocoa demo`: the demo preset (about 10,000 phones over 120 days).
+/// `cocoa demo`: the demo preset (32,000 people, about 9,500 phones, over 120 days).
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Where to write report/, truth.json and validation.csv.
