@@ -116,20 +116,44 @@ impl Lab {
         http: &dyn Http,
     ) -> Vec<Result<CheckReport, Error>> {
         // Stage 1: settings, grouped; what each group's server publishes; each phone's plan.
-        let settings: Vec<Result<PhoneSettings, Error>> =
-            self.run(|| phones.par_iter_mut().map(|p| p.settings()).collect());
+        // A phone whose stored settings are the first readable phone's, byte for byte, has its
+        // settings (most often every phone): only the others are read and parsed.
+        let reference = phones
+            .iter()
+            .find_map(|p| Some((p.raw_settings().ok()?, p.settings().ok()?)));
+        // `None`: the reference's settings.
+        let settings: Vec<Result<Option<PhoneSettings>, Error>> = self.run(|| {
+            phones
+                .par_iter_mut()
+                .map(|p| match &reference {
+                    Some((raw, _)) if p.has_raw_settings(raw)? => Ok(None),
+                    _ => p.settings().map(Some),
+                })
+                .collect()
+        });
         let memo = Memo::new(http);
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: HashMap<(String, String, Vec<String>), usize> = HashMap::new();
+        let mut reference_group: Option<usize> = None;
         let membership: Vec<Result<usize, Error>> = settings
             .into_iter()
             .map(|s| {
+                let (s, from_reference) = match s? {
+                    Some(s) => (s, false),
+                    None => {
+                        if let Some(group) = reference_group {
+                            groups[group].ready()?;
+                            return Ok(group);
+                        }
+                        (reference.as_ref().expect("a reference").1.clone(), true)
+                    }
+                };
                 let PhoneSettings {
                     server_url,
                     region,
                     public_keys_pem,
                     tx_power_dbm,
-                } = s?;
+                } = s;
                 let id = (server_url, region, public_keys_pem);
                 let group = match group_of.get(&id) {
                     Some(&group) => group,
@@ -145,6 +169,9 @@ impl Lab {
                         groups.len() - 1
                     }
                 };
+                if from_reference {
+                    reference_group = Some(group);
+                }
                 groups[group].ready()?;
                 Ok(group)
             })

@@ -89,6 +89,10 @@ pub struct FailedFile {
     pub reason: String,
 }
 
+/// The stored values a phone's settings are read from (see [`Phone::raw_settings`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawSettings([Option<String>; 4]);
+
 /// One day as the history screen shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DayView {
@@ -232,6 +236,36 @@ impl<S: Storage> Phone<S> {
             public_keys_pem,
             tx_power_dbm: self.tx_power()?,
         })
+    }
+
+    /// The stored values [`Self::settings`] is read from, as stored.
+    pub(crate) fn raw_settings(&self) -> Result<RawSettings, Error> {
+        let s = &self.storage;
+        Ok(RawSettings([
+            s.setting(SERVER_URL)?,
+            s.setting(REGION)?,
+            s.setting(PUBLIC_KEYS)?,
+            s.setting(TX_POWER)?,
+        ]))
+    }
+
+    /// Whether this phone's stored settings are `raw`, byte for byte (then [`Self::settings`]
+    /// answers what it answers for the phone `raw` was read from), compared without copies.
+    pub(crate) fn has_raw_settings(&self, raw: &RawSettings) -> Result<bool, Error> {
+        let s = &self.storage;
+        for (name, value) in [SERVER_URL, REGION, PUBLIC_KEYS, TX_POWER]
+            .iter()
+            .zip(&raw.0)
+        {
+            let same = match value {
+                Some(v) => s.setting_is(name, v)?,
+                None => s.setting(name)?.is_none(),
+            };
+            if !same {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     fn tx_power(&self) -> Result<i8, Error> {
