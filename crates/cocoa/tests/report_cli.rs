@@ -4,7 +4,6 @@ mod common;
 
 use common::answers::{cocoa, ok, setup};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 /// The CSV's header and its rows keyed by the first field.
 fn csv(path: PathBuf) -> (String, Vec<Vec<String>>) {
@@ -392,39 +391,8 @@ fn a_progress_bar_on_a_terminal_only() {
         t.data,
         out.display()
     );
-    // script's standard input stays open until the report has finished: at its end, script
-    // would end the session.
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .env("COCOA_LOG", "warn")
-        .env_remove("COCOA_DATABASE_URL")
-        .env_remove("COCOA_BLOB_URL")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let stdin = child.stdin.take();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut text).unwrap();
-        text
-    });
-    let status = child.wait().unwrap();
-    drop(stdin);
-    let on_terminal = Output {
-        status,
-        stdout: reader.join().unwrap(),
-        stderr: Vec::new(),
-    };
-    let shown = String::from_utf8_lossy(&on_terminal.stdout);
-    assert!(
-        on_terminal.status.success(),
-        "{:?}: {shown}{}",
-        on_terminal.status,
-        String::from_utf8_lossy(&on_terminal.stderr)
-    );
+    let (status, shown) = common::on_terminal(&command, &t.root, &[("COCOA_LOG", "warn")]);
+    assert!(status.success(), "{status:?}: {shown}");
     assert!(shown.contains("answers ("), "no progress bar: {shown:?}");
     assert!(shown.contains("reading"), "no progress bar: {shown:?}");
 

@@ -8,6 +8,8 @@
 //! and every positive registering) so that a debug build runs it twice in well under a minute:
 //! every phone verifies every export file itself, which a debug build does slowly.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -429,28 +431,7 @@ fn demo_shows_its_progress_and_writes_the_report_into_cocoa_demo() {
         "stty cols 160 rows 40; {} demo --phones 300 --days 6",
         env!("CARGO_BIN_EXE_cocoa"),
     );
-    // script's standard input stays open until the demo has finished: at its end, script
-    // would end the session.
-    let mut child = Command::new("script")
-        .args(["-qec", &command, "/dev/null"])
-        .current_dir(dir.path())
-        .env("COCOA_LOG", "warn")
-        .env_remove("COCOA_DATABASE_URL")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("script (util-linux) runs");
-    let stdin = child.stdin.take();
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut text = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut text).unwrap();
-        text
-    });
-    let status = child.wait().unwrap();
-    drop(stdin);
-    let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    let (status, shown) = common::on_terminal(&command, dir.path(), &[("COCOA_LOG", "warn")]);
     assert!(status.success(), "{status:?}: {shown}");
     assert!(shown.contains("day "), "no progress bar: {shown:?}");
     assert!(shown.contains("/6"), "no progress bar: {shown:?}");

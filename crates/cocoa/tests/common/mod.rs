@@ -83,3 +83,39 @@ pub fn start_command(command: &mut Command) -> (Running, String) {
         seen.push(line);
     }
 }
+
+/// Runs `shell` (a `sh -c` line) on a pseudo-terminal of 120 or more columns through `script`
+/// (util-linux), in `dir`, with `env` set and `COCOA_DATABASE_URL`, `COCOA_BLOB_URL` unset;
+/// returns its exit status and everything the terminal showed.
+pub fn on_terminal(
+    shell: &str,
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String) {
+    let mut command = Command::new("script");
+    command
+        .args(["-qec", shell, "/dev/null"])
+        .current_dir(dir)
+        .env_remove("COCOA_DATABASE_URL")
+        .env_remove("COCOA_BLOB_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("script (util-linux) runs");
+    // script's standard input stays open until the command has finished: at its end, script
+    // would end the session.
+    let stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut text).unwrap();
+        text
+    });
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let shown = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    (status, shown)
+}
